@@ -1,0 +1,189 @@
+//! The actor contract.
+//!
+//! An actor is a value with state and a handler. Users implement [`Actor`] in
+//! a `no_std` crate; the CPU backend runs it on a host thread and the CUDA
+//! backend runs it inside a persistent kernel, through the same loop
+//! ([`crate::runtime::run_actor`]).
+//!
+//! ```
+//! use ringkernel_device::{Actor, Context, Fault};
+//!
+//! /// Keeps a running sum and answers with it.
+//! pub struct Summer { total: u64 }
+//!
+//! impl Actor for Summer {
+//!     const TYPE_ID: u32 = 0x5_0001;
+//!     type Msg = u64;
+//!     type Reply = u64;
+//!     fn create(_actor_id: u32) -> Self { Summer { total: 0 } }
+//!     fn handle(&mut self, ctx: &mut Context<'_, Self>, msg: u64) -> Result<(), Fault> {
+//!         self.total = self.total.checked_add(msg).ok_or(Fault(1))?;
+//!         ctx.reply(&self.total).map_err(|_| Fault(2))
+//!     }
+//! }
+//! ```
+
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use ringkernel_shared::{Envelope, HlcTimestamp, MessageFlags};
+
+/// Largest number of envelopes one `handle` call may send.
+pub const MAX_OUTPUTS_PER_MESSAGE: usize = 4;
+
+/// A user actor: state plus a handler over one plain-data message type.
+///
+/// `Msg` and `Reply` must fit in an envelope payload (64 bytes); this is
+/// checked at compile time when the actor is instantiated in a loop.
+pub trait Actor: Sized {
+    /// The message type id this actor accepts. Envelopes of any other type
+    /// are dead letters.
+    const TYPE_ID: u32;
+    /// Inbound message (plain data, at most 64 bytes).
+    type Msg: bytemuck::Pod;
+    /// Outbound reply or output (plain data, at most 64 bytes).
+    type Reply: bytemuck::Pod;
+
+    /// Create the actor's state. Called at launch and at every restart.
+    fn create(actor_id: u32) -> Self;
+
+    /// Handle one message. Returning `Err` is a crash: the actor goes to
+    /// Failed and its supervisor's policy decides what follows. Business
+    /// errors that the actor survives are answered with
+    /// [`Context::reply_error`] instead.
+    fn handle(&mut self, ctx: &mut Context<'_, Self>, msg: Self::Msg) -> Result<(), Fault>;
+}
+
+/// A crash reported by a handler, with a non-zero code of the actor's choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault(pub u32);
+
+/// Why a send from a handler failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The handler already sent [`MAX_OUTPUTS_PER_MESSAGE`] envelopes.
+    TooManyOutputs,
+}
+
+/// Envelopes a handler produced, flushed by the loop after `handle` returns.
+pub(crate) struct Outputs {
+    envs: [MaybeUninit<Envelope>; MAX_OUTPUTS_PER_MESSAGE],
+    len: usize,
+}
+
+impl Outputs {
+    pub(crate) const fn new() -> Self {
+        Self { envs: [const { MaybeUninit::uninit() }; MAX_OUTPUTS_PER_MESSAGE], len: 0 }
+    }
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+    fn push(&mut self, env: Envelope) -> Result<(), SendError> {
+        if self.len == MAX_OUTPUTS_PER_MESSAGE {
+            return Err(SendError::TooManyOutputs);
+        }
+        self.envs[self.len].write(env);
+        self.len += 1;
+        Ok(())
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+    pub(crate) fn get_mut(&mut self, i: usize) -> &mut Envelope {
+        assert!(i < self.len);
+        // SAFETY: entries below `len` were written by `push`.
+        unsafe { self.envs[i].assume_init_mut() }
+    }
+}
+
+/// What a handler can do besides changing its own state.
+pub struct Context<'a, A: Actor> {
+    pub(crate) outputs: &'a mut Outputs,
+    pub(crate) actor_id: u32,
+    pub(crate) source: u32,
+    pub(crate) correlation_id: u64,
+    pub(crate) now: HlcTimestamp,
+    pub(crate) stop: bool,
+    pub(crate) replied: bool,
+    pub(crate) _actor: PhantomData<fn(A)>,
+}
+
+impl<'a, A: Actor> Context<'a, A> {
+    /// This actor's id.
+    pub fn actor_id(&self) -> u32 {
+        self.actor_id
+    }
+
+    /// Sender of the current message.
+    pub fn source(&self) -> u32 {
+        self.source
+    }
+
+    /// Correlation id of the current message (0 for fire-and-forget sends).
+    pub fn correlation_id(&self) -> u64 {
+        self.correlation_id
+    }
+
+    /// The actor's hybrid logical clock after receiving this message.
+    pub fn now(&self) -> HlcTimestamp {
+        self.now
+    }
+
+    fn envelope(&self, reply: &A::Reply, flags: u16, correlation_id: u64) -> Envelope {
+        // Size fits: checked at compile time in `run_actor`.
+        let mut env = match Envelope::from_pod(A::TYPE_ID, self.actor_id, self.source, reply) {
+            Ok(e) => e,
+            Err(_) => unreachable_oversize(),
+        };
+        env.header.flags.0 |= flags;
+        env.header.correlation_id = correlation_id;
+        env
+    }
+
+    /// Answer the current message. For a request this completes the caller's
+    /// future; for a fire-and-forget message it becomes an output.
+    pub fn reply(&mut self, reply: &A::Reply) -> Result<(), SendError> {
+        let (flags, corr) = if self.correlation_id != 0 {
+            (MessageFlags::REPLY, self.correlation_id)
+        } else {
+            (MessageFlags::OUTPUT, 0)
+        };
+        let env = self.envelope(reply, flags, corr);
+        self.outputs.push(env)?;
+        self.replied |= corr != 0;
+        Ok(())
+    }
+
+    /// Answer the current request with an error code the caller receives as
+    /// `Err`. The actor keeps running.
+    pub fn reply_error(&mut self, code: u32) -> Result<(), SendError> {
+        let mut env = self.envelope(
+            &bytemuck::Zeroable::zeroed(),
+            MessageFlags::REPLY | MessageFlags::ERROR,
+            self.correlation_id,
+        );
+        env.payload[..4].copy_from_slice(&code.to_le_bytes());
+        env.header.payload_len = 4;
+        env.seal();
+        self.outputs.push(env)?;
+        self.replied = true;
+        Ok(())
+    }
+
+    /// Publish an uncorrelated output (goes to the host's output stream).
+    pub fn emit(&mut self, output: &A::Reply) -> Result<(), SendError> {
+        let env = self.envelope(output, MessageFlags::OUTPUT, 0);
+        self.outputs.push(env)
+    }
+
+    /// Stop after this message: the actor goes to Terminated and processes
+    /// nothing more.
+    pub fn stop(&mut self) {
+        self.stop = true;
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unreachable_oversize() -> ! {
+    panic!("reply larger than an envelope payload")
+}

@@ -1,0 +1,171 @@
+//! Loads, stores and fences on raw shared memory, with the memory scope in
+//! the name.
+//!
+//! | module | scope | use for | PTX on nvptx64 | host |
+//! | --- | --- | --- | --- | --- |
+//! | [`sys`] | system | memory the host also touches (mapped pinned host memory: H2K, K2H, control blocks) | `ld.relaxed.sys`, `ld.acquire.sys`, `st.release.sys`, `fence.acq_rel.sys` (what `core::sync::atomic` emits) | `core::sync::atomic` |
+//! | [`gpu`] | device | memory only GPU threads touch (K2K inboxes in device memory) | `ld.relaxed.gpu`, `ld.acquire.gpu`, `st.release.gpu`, `fence.acq_rel.gpu` (inline PTX) | `core::sync::atomic` |
+//!
+//! Cost on an H100 (design notes): a two-block ping-pong through device
+//! memory took 1.72 µs per round trip with `.sys` operations and 1.13 µs with
+//! `.gpu` ones. Rust's atomics are always `.sys` on nvptx, hence [`gpu`].
+//!
+//! Ordering used by the queues: poll with a *relaxed* load (so independent
+//! polls can be in flight together), then one *acquire fence* once something
+//! was seen; publish with a *release* store after the payload.
+//!
+//! Every function takes a raw pointer and is `unsafe`: the caller promises
+//! the pointer is valid and aligned for the access and that every concurrent
+//! access to that word is atomic too.
+
+macro_rules! core_atomics {
+    ($t:ty, $atomic:ty, $load_relaxed:ident, $load_acquire:ident, $store_relaxed:ident, $store_release:ident) => {
+        /// Relaxed load.
+        ///
+        /// # Safety
+        /// `p` is valid and aligned, and all concurrent accesses to `*p` are atomic.
+        #[inline(always)]
+        pub unsafe fn $load_relaxed(p: *const $t) -> $t {
+            // SAFETY: caller guarantees validity, alignment and atomic-only access.
+            unsafe { <$atomic>::from_ptr(p as *mut $t) }.load(core::sync::atomic::Ordering::Relaxed)
+        }
+        /// Acquire load.
+        ///
+        /// # Safety
+        /// As for the relaxed load.
+        #[inline(always)]
+        pub unsafe fn $load_acquire(p: *const $t) -> $t {
+            // SAFETY: caller guarantees validity, alignment and atomic-only access.
+            unsafe { <$atomic>::from_ptr(p as *mut $t) }.load(core::sync::atomic::Ordering::Acquire)
+        }
+        /// Relaxed store.
+        ///
+        /// # Safety
+        /// As for the relaxed load.
+        #[inline(always)]
+        pub unsafe fn $store_relaxed(p: *mut $t, v: $t) {
+            // SAFETY: caller guarantees validity, alignment and atomic-only access.
+            unsafe { <$atomic>::from_ptr(p) }.store(v, core::sync::atomic::Ordering::Relaxed)
+        }
+        /// Release store.
+        ///
+        /// # Safety
+        /// As for the relaxed load.
+        #[inline(always)]
+        pub unsafe fn $store_release(p: *mut $t, v: $t) {
+            // SAFETY: caller guarantees validity, alignment and atomic-only access.
+            unsafe { <$atomic>::from_ptr(p) }.store(v, core::sync::atomic::Ordering::Release)
+        }
+    };
+}
+
+/// System scope: memory shared with the host.
+pub mod sys {
+    use core::sync::atomic::{AtomicU32, AtomicU64};
+
+    core_atomics!(u64, AtomicU64, load_relaxed_u64, load_acquire_u64, store_relaxed_u64, store_release_u64);
+    core_atomics!(u32, AtomicU32, load_relaxed_u32, load_acquire_u32, store_relaxed_u32, store_release_u32);
+
+    /// Acquire fence: later reads see what the writer published before the
+    /// release store that an earlier relaxed load observed.
+    #[inline(always)]
+    pub fn fence_acquire() {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+    }
+
+    /// Release fence.
+    #[inline(always)]
+    pub fn fence_release() {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Device scope: memory only GPU threads touch. On the host these are the
+/// same as [`sys`].
+pub mod gpu {
+    #[cfg(not(target_arch = "nvptx64"))]
+    pub use super::sys::{
+        fence_acquire, fence_release, load_acquire_u64, load_relaxed_u64, store_relaxed_u64, store_release_u64,
+    };
+
+    #[cfg(target_arch = "nvptx64")]
+    mod imp {
+        use core::arch::asm;
+
+        /// Relaxed `.gpu` load.
+        ///
+        /// # Safety
+        /// `p` is a valid, 8-aligned generic address of device memory whose
+        /// concurrent accesses are all atomic.
+        #[inline(always)]
+        pub unsafe fn load_relaxed_u64(p: *const u64) -> u64 {
+            let v: u64;
+            // SAFETY: see the function's contract.
+            unsafe { asm!("ld.relaxed.gpu.u64 {v}, [{p}];", v = out(reg64) v, p = in(reg64) p, options(nostack)) };
+            v
+        }
+        /// Acquire `.gpu` load.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u64`].
+        #[inline(always)]
+        pub unsafe fn load_acquire_u64(p: *const u64) -> u64 {
+            let v: u64;
+            // SAFETY: see the function's contract.
+            unsafe { asm!("ld.acquire.gpu.u64 {v}, [{p}];", v = out(reg64) v, p = in(reg64) p, options(nostack)) };
+            v
+        }
+        /// Relaxed `.gpu` store.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u64`].
+        #[inline(always)]
+        pub unsafe fn store_relaxed_u64(p: *mut u64, v: u64) {
+            // SAFETY: see the function's contract.
+            unsafe { asm!("st.relaxed.gpu.u64 [{p}], {v};", v = in(reg64) v, p = in(reg64) p, options(nostack)) };
+        }
+        /// Release `.gpu` store.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u64`].
+        #[inline(always)]
+        pub unsafe fn store_release_u64(p: *mut u64, v: u64) {
+            // SAFETY: see the function's contract.
+            unsafe { asm!("st.release.gpu.u64 [{p}], {v};", v = in(reg64) v, p = in(reg64) p, options(nostack)) };
+        }
+        /// `.gpu` acquire fence.
+        #[inline(always)]
+        pub fn fence_acquire() {
+            // SAFETY: a fence has no memory operands.
+            unsafe { asm!("fence.acq_rel.gpu;", options(nostack)) };
+        }
+        /// `.gpu` release fence.
+        #[inline(always)]
+        pub fn fence_release() {
+            // SAFETY: a fence has no memory operands.
+            unsafe { asm!("fence.acq_rel.gpu;", options(nostack)) };
+        }
+    }
+    #[cfg(target_arch = "nvptx64")]
+    pub use imp::*;
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scoped_loads_and_stores_roundtrip() {
+        let mut w: u64 = 0;
+        let mut h: u32 = 0;
+        // SAFETY: local, aligned, single-threaded.
+        unsafe {
+            sys::store_release_u64(&mut w, 5);
+            assert_eq!(sys::load_acquire_u64(&w), 5);
+            gpu::store_relaxed_u64(&mut w, 6);
+            assert_eq!(gpu::load_relaxed_u64(&w), 6);
+            sys::store_release_u32(&mut h, 9);
+            assert_eq!(sys::load_relaxed_u32(&h), 9);
+        }
+    }
+}

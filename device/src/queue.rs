@@ -1,0 +1,333 @@
+//! Endpoints of the slot-sequence SPSC ring ([`ringkernel_shared::ring`] has
+//! the layout and the invariants).
+//!
+//! The endpoints are written once, against [`RingMemory`], and used by
+//! everyone: the host's H2K producer and K2H consumer, the GPU loop's H2K
+//! consumer and K2H producer, the CPU backend's actor threads, and the loom
+//! model (which implements [`RingMemory`] with loom's atomics).
+//!
+//! Each endpoint keeps its own position in a register and a cached view of
+//! the other side: the producer re-reads the consumer's `head` only when its
+//! cache says the ring is full, and the consumer publishes `head` once per
+//! batch ([`Consumer::release`]). On a GPU serving host memory each avoided
+//! access is an avoided PCIe transaction.
+
+use crate::atomic::sys;
+use ringkernel_shared::Envelope;
+use ringkernel_shared::ring::{RingHeader, has_room, is_ready, ready_seq, slot_index};
+
+/// The memory of one ring, as the protocol touches it.
+///
+/// # Safety
+/// Implementations must give each method the meaning documented on it; the
+/// endpoints rely on that for memory safety.
+pub unsafe trait RingMemory {
+    /// Number of slots (a power of two).
+    fn capacity(&self) -> u32;
+    /// Relaxed load of the sequence word of slot `idx`.
+    fn load_seq(&self, idx: usize) -> u64;
+    /// Release store of the sequence word of slot `idx`.
+    fn store_seq(&self, idx: usize, seq: u64);
+    /// Acquire fence that pairs with [`RingMemory::store_seq`] and
+    /// [`RingMemory::store_head`].
+    fn fence_acquire(&self);
+    /// Copy slot `idx` out.
+    ///
+    /// # Safety
+    /// The caller is the consumer, observed `seq == ready_seq(pos)` for this
+    /// slot and fenced; the producer will not write the slot until the
+    /// consumer releases it.
+    unsafe fn read_slot(&self, idx: usize) -> Envelope;
+    /// Write everything of slot `idx` except its sequence word.
+    ///
+    /// # Safety
+    /// The caller is the producer and the slot is free (`has_room`).
+    unsafe fn write_body(&self, idx: usize, env: &Envelope);
+    /// Acquire load of the consumer's published `head`.
+    fn load_head(&self) -> u64;
+    /// Release store of `head` (consumer only).
+    fn store_head(&self, head: u64);
+    /// Relaxed store of `tail` (producer only, monitoring).
+    fn store_tail(&self, tail: u64);
+    /// Relaxed load of `tail`.
+    fn load_tail(&self) -> u64;
+    /// Count a full-ring event (producer only).
+    fn note_full(&self);
+}
+
+/// A ring in raw memory laid out as [`RingHeader`] followed by the slots.
+#[derive(Clone, Copy, Debug)]
+pub struct RawRing {
+    header: *mut RingHeader,
+    slots: *mut Envelope,
+    capacity: u32,
+}
+
+// SAFETY: a RawRing is a pair of pointers into memory shared by design; the
+// protocol (one producer, one consumer) decides who writes what.
+unsafe impl Send for RawRing {}
+
+impl RawRing {
+    /// View the ring at `header`.
+    ///
+    /// # Safety
+    /// `header` points to a [`RingHeader`] whose `capacity` is a power of two,
+    /// followed by `capacity` envelope slots, all valid for the lifetime of
+    /// the returned value and only accessed through the ring protocol.
+    pub unsafe fn new(header: *mut RingHeader) -> Self {
+        // SAFETY: `capacity` is written before the ring is shared and never after.
+        let capacity = unsafe { sys::load_relaxed_u32(&raw const (*header).capacity) };
+        // SAFETY: the slots follow the 256-byte header (contract above).
+        let slots = unsafe { header.add(1) } as *mut Envelope;
+        Self { header, slots, capacity }
+    }
+
+    /// The header pointer.
+    pub fn header(&self) -> *mut RingHeader {
+        self.header
+    }
+
+    #[inline(always)]
+    fn seq_ptr(&self, idx: usize) -> *mut u64 {
+        // SAFETY: idx < capacity (slot_index masks it); seq is at offset 0.
+        unsafe { self.slots.add(idx) as *mut u64 }
+    }
+}
+
+// SAFETY: each method performs exactly the access its documentation names on
+// memory the `RawRing::new` contract declares valid.
+unsafe impl RingMemory for RawRing {
+    #[inline(always)]
+    fn capacity(&self) -> u32 {
+        self.capacity
+    }
+    #[inline(always)]
+    fn load_seq(&self, idx: usize) -> u64 {
+        // SAFETY: valid, 16-aligned slot; seq is only accessed atomically.
+        unsafe { sys::load_relaxed_u64(self.seq_ptr(idx)) }
+    }
+    #[inline(always)]
+    fn store_seq(&self, idx: usize, seq: u64) {
+        // SAFETY: as above.
+        unsafe { sys::store_release_u64(self.seq_ptr(idx), seq) }
+    }
+    #[inline(always)]
+    fn fence_acquire(&self) {
+        sys::fence_acquire()
+    }
+    #[inline(always)]
+    unsafe fn read_slot(&self, idx: usize) -> Envelope {
+        // SAFETY: the caller owns the slot for reading (trait contract); the
+        // producer does not write it, so a plain 16-aligned copy is race-free.
+        unsafe { core::ptr::read_volatile(self.slots.add(idx)) }
+    }
+    #[inline(always)]
+    unsafe fn write_body(&self, idx: usize, env: &Envelope) {
+        // Copy words 1..16 (bytes 8..128); word 0 is the sequence, stored
+        // atomically afterwards by `store_seq`.
+        let src = env as *const Envelope as *const u64;
+        let dst = self.seq_ptr(idx);
+        let mut w = 1;
+        while w < 16 {
+            // SAFETY: the slot is free (trait contract), 8-aligned, 16 words long.
+            unsafe { core::ptr::write_volatile(dst.add(w), *src.add(w)) };
+            w += 1;
+        }
+    }
+    #[inline(always)]
+    fn load_head(&self) -> u64 {
+        // SAFETY: header valid; head only accessed atomically.
+        unsafe { sys::load_acquire_u64(&raw const (*self.header).head) }
+    }
+    #[inline(always)]
+    fn store_head(&self, head: u64) {
+        // SAFETY: as above.
+        unsafe { sys::store_release_u64(&raw mut (*self.header).head, head) }
+    }
+    #[inline(always)]
+    fn store_tail(&self, tail: u64) {
+        // SAFETY: header valid; tail only accessed atomically.
+        unsafe { sys::store_relaxed_u64(&raw mut (*self.header).tail, tail) }
+    }
+    #[inline(always)]
+    fn load_tail(&self) -> u64 {
+        // SAFETY: as above.
+        unsafe { sys::load_relaxed_u64(&raw const (*self.header).tail) }
+    }
+    #[inline(always)]
+    fn note_full(&self) {
+        // SAFETY: header valid; only the producer writes full_events.
+        unsafe {
+            let p = &raw mut (*self.header).full_events;
+            sys::store_relaxed_u64(p, sys::load_relaxed_u64(p).wrapping_add(1));
+        }
+    }
+}
+
+/// The ring was full; the envelope was not written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// The writing end of a ring. Exactly one may exist per ring.
+#[derive(Debug)]
+pub struct Producer<M: RingMemory> {
+    mem: M,
+    tail: u64,
+    cached_head: u64,
+    capacity: u32,
+}
+
+impl<M: RingMemory> Producer<M> {
+    /// Take the producer role, resuming at the published `tail`.
+    ///
+    /// # Safety
+    /// No other producer exists for this ring.
+    pub unsafe fn attach(mem: M) -> Self {
+        let tail = mem.load_tail();
+        let cached_head = mem.load_head();
+        let capacity = mem.capacity();
+        Self { mem, tail, cached_head, capacity }
+    }
+
+    /// Next position to be written.
+    pub fn tail(&self) -> u64 {
+        self.tail
+    }
+
+    /// Whether a push would succeed now (re-reads `head` if the cache says full).
+    pub fn has_room(&mut self) -> bool {
+        if has_room(self.tail, self.cached_head, self.capacity) {
+            return true;
+        }
+        self.cached_head = self.mem.load_head();
+        has_room(self.tail, self.cached_head, self.capacity)
+    }
+
+    /// Write `env` (its `seq` is overwritten) or report [`Full`].
+    #[inline]
+    pub fn try_push(&mut self, env: &Envelope) -> Result<(), Full> {
+        if !self.has_room() {
+            self.mem.note_full();
+            return Err(Full);
+        }
+        let idx = slot_index(self.tail, self.capacity);
+        // SAFETY: we are the only producer and the slot is free (has_room).
+        unsafe { self.mem.write_body(idx, env) };
+        self.mem.store_seq(idx, ready_seq(self.tail));
+        self.tail += 1;
+        Ok(())
+    }
+
+    /// Publish `tail` for monitoring (once per batch is enough).
+    #[inline]
+    pub fn publish_tail(&self) {
+        self.mem.store_tail(self.tail);
+    }
+}
+
+/// The reading end of a ring. Exactly one may exist per ring.
+#[derive(Debug)]
+pub struct Consumer<M: RingMemory> {
+    mem: M,
+    head: u64,
+    published: u64,
+    capacity: u32,
+}
+
+impl<M: RingMemory> Consumer<M> {
+    /// Take the consumer role, resuming at the published `head`.
+    ///
+    /// # Safety
+    /// No other consumer exists for this ring.
+    pub unsafe fn attach(mem: M) -> Self {
+        let head = mem.load_head();
+        let capacity = mem.capacity();
+        Self { mem, head, published: head, capacity }
+    }
+
+    /// Next position to be read.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// Whether the next slot is ready (one relaxed load; no fence).
+    #[inline]
+    pub fn is_ready(&self) -> bool {
+        is_ready(self.mem.load_seq(slot_index(self.head, self.capacity)), self.head)
+    }
+
+    /// Take the next envelope if one is ready. The slot is handed back to
+    /// the producer at the next [`Consumer::release`].
+    #[inline]
+    pub fn poll(&mut self) -> Option<Envelope> {
+        let idx = slot_index(self.head, self.capacity);
+        if !is_ready(self.mem.load_seq(idx), self.head) {
+            return None;
+        }
+        self.mem.fence_acquire();
+        // SAFETY: we are the only consumer, the slot holds position `head`
+        // (seq observed, fenced), and it stays ours until `release`.
+        let env = unsafe { self.mem.read_slot(idx) };
+        self.head += 1;
+        Some(env)
+    }
+
+    /// Hand every slot read so far back to the producer.
+    #[inline]
+    pub fn release(&mut self) {
+        if self.head != self.published {
+            self.mem.store_head(self.head);
+            self.published = self.head;
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use ringkernel_shared::ENVELOPE_BYTES;
+    use ringkernel_shared::ring::ring_bytes;
+
+    /// 128-aligned backing store for a test ring.
+    #[repr(C, align(128))]
+    struct Store([u8; ring_bytes(8, ENVELOPE_BYTES as u32)]);
+
+    fn ring(store: &mut Store) -> RawRing {
+        let h = RingHeader::new(8, ENVELOPE_BYTES as u32).unwrap();
+        store.0[..256].copy_from_slice(bytemuck::bytes_of(&h));
+        // SAFETY: the store holds a header of capacity 8 and 8 slots.
+        unsafe { RawRing::new(store.0.as_mut_ptr() as *mut RingHeader) }
+    }
+
+    #[test]
+    fn ring_fifo_full_and_release() {
+        let mut store = Store([0; ring_bytes(8, ENVELOPE_BYTES as u32)]);
+        let r = ring(&mut store);
+        // SAFETY: single producer and consumer in this test.
+        let (mut p, mut c) = unsafe { (Producer::attach(r), Consumer::attach(r)) };
+        assert!(c.poll().is_none());
+        for i in 0..8u32 {
+            p.try_push(&Envelope::from_pod(1, 0, 0, &i).unwrap()).unwrap();
+        }
+        let extra = Envelope::from_pod(1, 0, 0, &99u32).unwrap();
+        assert_eq!(p.try_push(&extra), Err(Full), "ring of 8 holds 8");
+        for i in 0..3u32 {
+            assert_eq!(c.poll().unwrap().read_pod::<u32>(), Some(i));
+        }
+        assert_eq!(p.try_push(&extra), Err(Full), "not released yet");
+        c.release();
+        for i in 100..103u32 {
+            p.try_push(&Envelope::from_pod(1, 0, 0, &i).unwrap()).unwrap();
+        }
+        let got: Vec<u32> = core::iter::from_fn(|| c.poll()).map(|e| e.read_pod::<u32>().unwrap()).collect();
+        assert_eq!(got, [3, 4, 5, 6, 7, 100, 101, 102]);
+        assert_eq!(r.load_tail(), 0, "tail only published on request");
+        p.publish_tail();
+        assert_eq!(r.load_tail(), 11);
+        // SAFETY: the header is valid.
+        assert_eq!(unsafe { (*r.header()).full_events }, 2);
+    }
+
+    extern crate std;
+    use std::vec::Vec;
+}

@@ -1,0 +1,379 @@
+//! The persistent actor loop.
+//!
+//! [`run_actor`] is the whole life of one actor incarnation. The same
+//! function is the body of a GPU kernel ([`crate::actor_kernel!`]) and of a
+//! CPU-backend thread.
+//!
+//! ```text
+//! Initializing ─ create() ─▶ Active (auto-activate) or Deactivated
+//! loop:
+//!   commands   read control.command_seq when idle, or every
+//!              COMMAND_POLL_BUSY_ROUNDS busy rounds; apply through the
+//!              shared state machine; ack
+//!   Active /   take up to BATCH envelopes from the inbox:
+//!   Draining     validate ─ bad ─▶ dead letter (+ error reply if a request)
+//!                HLC receive, decode, handle, stamp and flush outputs
+//!              release the batch's slots, publish counters
+//!   Draining + empty inbox ─▶ Terminated
+//!   idle       heartbeat, back off (Platform::relax)
+//! ```
+//!
+//! Host-visible counters (control block, telemetry) are written with relaxed
+//! atomic stores once per batch, not per message: on the GPU each is a PCIe
+//! write.
+
+use crate::actor::{Actor, Context, Outputs};
+use crate::atomic::sys;
+use crate::platform::Platform;
+use crate::queue::{Consumer, Producer, RawRing};
+use core::marker::PhantomData;
+use ringkernel_shared::control::FLAG_AUTO_ACTIVATE;
+use ringkernel_shared::{
+    Command, ControlBlock, Envelope, EnvelopeError, HlcTimestamp, LifecycleState, MessageFlags, PAYLOAD_BYTES,
+    RingHeader, TelemetryBuffer,
+};
+
+/// Most envelopes taken from the inbox before counters are published and
+/// commands are looked at again.
+pub const BATCH: u32 = 32;
+/// Busy rounds between two command checks (idle rounds always check).
+pub const COMMAND_POLL_BUSY_ROUNDS: u32 = 16;
+/// `last_error` / error-reply code: the payload is shorter than the
+/// actor's message type.
+pub const ERROR_PAYLOAD_TOO_SHORT: u32 = 8;
+/// `last_error` code: the handler crashed (the fault code is in the error reply).
+pub const ERROR_HANDLER_FAULT: u32 = 9;
+/// Error-reply code: the actor stopped before answering.
+pub const ERROR_ACTOR_STOPPED: u32 = 10;
+
+/// Where an actor's shared structures are.
+#[derive(Clone, Copy, Debug)]
+pub struct ActorPointers {
+    /// The control block.
+    pub control: *mut ControlBlock,
+    /// Inbound ring (this actor consumes it).
+    pub inbox: *mut RingHeader,
+    /// Outbound ring (this actor produces it).
+    pub outbox: *mut RingHeader,
+    /// Telemetry written once per batch.
+    pub telemetry: *mut TelemetryBuffer,
+}
+
+// SAFETY: plain pointers to memory shared by design; see `run_actor`.
+unsafe impl Send for ActorPointers {}
+
+struct Loop<A: Actor, P: Platform> {
+    cb: *mut ControlBlock,
+    tel_ptr: *mut TelemetryBuffer,
+    inbox: Consumer<RawRing>,
+    outbox: Producer<RawRing>,
+    state: LifecycleState,
+    ack: u32,
+    actor_id: u32,
+    hlc: HlcTimestamp,
+    tel: TelemetryBuffer,
+    cb_in: u64,
+    cb_out: u64,
+    cb_dead: u64,
+    cb_fail: u64,
+    outputs: Outputs,
+    _p: PhantomData<(A, P)>,
+}
+
+/// Raw pointer to a control-block field (`cb` is valid for the whole run,
+/// by `run_actor`'s contract).
+macro_rules! cb_field {
+    ($self:ident, $f:ident) => {
+        &raw mut (*$self.cb).$f
+    };
+}
+
+impl<A: Actor, P: Platform> Loop<A, P> {
+    fn set_state(&mut self, to: LifecycleState) -> bool {
+        match self.state.transition(to) {
+            Ok(s) => {
+                self.state = s;
+                // SAFETY: see cb_field; the host only reads `state`.
+                unsafe { sys::store_release_u32(cb_field!(self, state), s.as_u32()) };
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn set_error(&mut self, code: u32) {
+        // SAFETY: see cb_field.
+        unsafe { sys::store_relaxed_u32(cb_field!(self, last_error), code) };
+    }
+
+    /// Apply a pending command, if any. Returns whether one was applied.
+    fn poll_command(&mut self) -> bool {
+        // SAFETY: see cb_field; the host writes command_seq atomically.
+        let seq = unsafe { sys::load_relaxed_u32(cb_field!(self, command_seq)) };
+        if seq == self.ack {
+            return false;
+        }
+        sys::fence_acquire();
+        // SAFETY: written by the host before the release store of command_seq.
+        let raw = unsafe { sys::load_relaxed_u32(cb_field!(self, command)) };
+        match Command::try_from(raw) {
+            Ok(Command::ACTIVATE) => {
+                self.set_state(LifecycleState::ACTIVE);
+            }
+            Ok(Command::DEACTIVATE) => {
+                self.set_state(LifecycleState::DEACTIVATED);
+            }
+            Ok(Command::TERMINATE) => {
+                self.set_state(LifecycleState::DRAINING);
+            }
+            Ok(Command::KILL) => {
+                if self.state != LifecycleState::DRAINING {
+                    self.set_state(LifecycleState::DRAINING);
+                }
+                self.set_state(LifecycleState::TERMINATED);
+            }
+            // Unknown or NONE: acknowledge and ignore; the host validates
+            // commands before posting, so this is a foreign writer.
+            _ => self.set_error(raw | 0x8000_0000),
+        }
+        self.ack = seq;
+        // SAFETY: see cb_field; the host waits on command_ack.
+        unsafe { sys::store_release_u32(cb_field!(self, command_ack), seq) };
+        true
+    }
+
+    fn heartbeat(&mut self, now: u64) {
+        // SAFETY: see cb_field.
+        unsafe { sys::store_relaxed_u64(cb_field!(self, heartbeat_ns), now) };
+    }
+
+    fn publish_counters(&mut self) {
+        let t = &self.tel;
+        // SAFETY: cb and telemetry are valid (run_actor contract); the host
+        // reads these words with atomic loads.
+        unsafe {
+            sys::store_relaxed_u64(cb_field!(self, messages_in), self.cb_in);
+            sys::store_relaxed_u64(cb_field!(self, messages_out), self.cb_out);
+            sys::store_relaxed_u64(cb_field!(self, dead_letters), self.cb_dead);
+            sys::store_relaxed_u64(cb_field!(self, failures), self.cb_fail);
+            let hlc = cb_field!(self, hlc);
+            sys::store_relaxed_u64(&raw mut (*hlc).physical, self.hlc.physical);
+            sys::store_relaxed_u32(&raw mut (*hlc).logical, self.hlc.logical);
+            let tp = self.tel_ptr;
+            sys::store_relaxed_u64(&raw mut (*tp).messages_processed, t.messages_processed);
+            sys::store_relaxed_u64(&raw mut (*tp).messages_sent, t.messages_sent);
+            sys::store_relaxed_u64(&raw mut (*tp).dead_letters, t.dead_letters);
+            sys::store_relaxed_u64(&raw mut (*tp).queue_full_events, t.queue_full_events);
+            sys::store_relaxed_u64(&raw mut (*tp).last_latency_ns, t.last_latency_ns);
+            sys::store_relaxed_u64(&raw mut (*tp).max_latency_ns, t.max_latency_ns);
+            sys::store_relaxed_u64(&raw mut (*tp).total_latency_ns, t.total_latency_ns);
+            sys::store_relaxed_u32(&raw mut (*tp).errors, t.errors);
+        }
+        self.outbox.publish_tail();
+    }
+
+    /// Write one envelope to the outbox, waiting while it is full. A KILL
+    /// posted meanwhile abandons the send (returns false).
+    fn push_out(&mut self, env: &Envelope) -> bool {
+        let mut rounds = 0u32;
+        loop {
+            if self.outbox.try_push(env).is_ok() {
+                self.cb_out += 1;
+                self.tel.messages_sent += 1;
+                return true;
+            }
+            if rounds == 0 {
+                self.tel.queue_full_events += 1;
+            }
+            rounds = rounds.saturating_add(1);
+            if rounds.is_multiple_of(64) && self.poll_command() && self.state == LifecycleState::TERMINATED {
+                return false;
+            }
+            P::relax(rounds);
+        }
+    }
+
+    fn error_reply(&mut self, req: &Envelope, code: u32) {
+        if req.header.correlation_id == 0 {
+            return;
+        }
+        let mut env = match Envelope::new(req.header.type_id, self.actor_id, req.header.source, &code.to_le_bytes()) {
+            Ok(e) => e,
+            Err(_) => return,
+        };
+        env.header.flags.0 |= MessageFlags::REPLY | MessageFlags::ERROR;
+        env.header.correlation_id = req.header.correlation_id;
+        env.header.hlc = self.hlc.tick(P::now_ns());
+        self.push_out(&env);
+    }
+
+    fn dead_letter(&mut self, env: &Envelope, code: u32) {
+        self.cb_dead += 1;
+        self.tel.dead_letters += 1;
+        self.set_error(code);
+        self.error_reply(env, code);
+    }
+
+    /// Handle one envelope taken from the inbox.
+    fn process(&mut self, actor: &mut A, env: &Envelope) {
+        self.cb_in += 1;
+        if let Err(e) = env.validate_for(A::TYPE_ID) {
+            self.dead_letter(env, EnvelopeError::code(&e));
+            return;
+        }
+        let Some(msg) = env.read_pod::<A::Msg>() else {
+            self.dead_letter(env, ERROR_PAYLOAD_TOO_SHORT);
+            return;
+        };
+        let now = P::now_ns();
+        let stamp = self.hlc.receive(&env.header.hlc, now);
+        self.outputs.clear();
+        let mut ctx = Context::<A> {
+            outputs: &mut self.outputs,
+            actor_id: self.actor_id,
+            source: env.header.source,
+            correlation_id: env.header.correlation_id,
+            now: stamp,
+            stop: false,
+            replied: false,
+            _actor: PhantomData,
+        };
+        let result = actor.handle(&mut ctx, msg);
+        let (stop, replied) = (ctx.stop, ctx.replied);
+        let done = P::now_ns();
+        for i in 0..self.outputs.len() {
+            let stamp = self.hlc.tick(done);
+            let out = self.outputs.get_mut(i);
+            out.header.hlc = stamp;
+            let out = *out;
+            if !self.push_out(&out) {
+                return;
+            }
+        }
+        self.tel.record(done.saturating_sub(env.header.hlc.physical));
+        if let Err(fault) = result {
+            self.cb_fail += 1;
+            self.tel.errors += 1;
+            self.set_error(ERROR_HANDLER_FAULT);
+            if !replied {
+                self.error_reply(env, fault.0);
+            }
+            self.set_state(LifecycleState::FAILED);
+        } else if stop {
+            if self.state != LifecycleState::DRAINING {
+                self.set_state(LifecycleState::DRAINING);
+            }
+            self.set_state(LifecycleState::TERMINATED);
+        }
+    }
+}
+
+/// Run one actor incarnation until it is Terminated or Failed.
+///
+/// # Safety
+/// * `ptrs.control` points to a [`ControlBlock`] and `ptrs.telemetry` to a
+///   [`TelemetryBuffer`], both valid for the whole call; while it runs the
+///   other side only writes `command`/`command_seq` and reads the rest.
+/// * `ptrs.inbox` and `ptrs.outbox` point to rings laid out as
+///   [`ringkernel_shared::ring`] describes, valid for the whole call; this
+///   call is the only consumer of `inbox` and the only producer of `outbox`.
+pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
+    const { assert!(core::mem::size_of::<A::Msg>() <= PAYLOAD_BYTES, "Actor::Msg is larger than 64 bytes") };
+    const { assert!(core::mem::size_of::<A::Reply>() <= PAYLOAD_BYTES, "Actor::Reply is larger than 64 bytes") };
+    let cb = ptrs.control;
+    // SAFETY: `cb` is valid (contract); the host wrote these fields before
+    // launch and does not change them during the run.
+    let actor_id = unsafe { sys::load_relaxed_u32(&raw const (*cb).actor_id) };
+    // SAFETY: as above.
+    let (flags, ack, start_hlc, start_state) = unsafe {
+        (
+            sys::load_relaxed_u32(&raw const (*cb).flags),
+            sys::load_acquire_u32(&raw const (*cb).command_ack),
+            HlcTimestamp {
+                physical: sys::load_relaxed_u64(&raw const (*cb).hlc.physical),
+                logical: sys::load_relaxed_u32(&raw const (*cb).hlc.logical),
+                node: actor_id,
+            },
+            sys::load_relaxed_u32(&raw const (*cb).state),
+        )
+    };
+    // SAFETY: ring contracts from this function's contract.
+    let (inbox, outbox) =
+        unsafe { (Consumer::attach(RawRing::new(ptrs.inbox)), Producer::attach(RawRing::new(ptrs.outbox))) };
+    let mut lp = Loop::<A, P> {
+        cb,
+        tel_ptr: ptrs.telemetry,
+        inbox,
+        outbox,
+        state: LifecycleState::try_from(start_state).unwrap_or(LifecycleState::DORMANT),
+        ack,
+        actor_id,
+        hlc: start_hlc,
+        tel: TelemetryBuffer::default(),
+        cb_in: 0,
+        cb_out: 0,
+        cb_dead: 0,
+        cb_fail: 0,
+        outputs: Outputs::new(),
+        _p: PhantomData,
+    };
+    // SAFETY: counters are ours while we run; resume from what a previous
+    // incarnation published so they stay monotonic.
+    unsafe {
+        lp.cb_in = sys::load_relaxed_u64(&raw const (*cb).messages_in);
+        lp.cb_out = sys::load_relaxed_u64(&raw const (*cb).messages_out);
+        lp.cb_dead = sys::load_relaxed_u64(&raw const (*cb).dead_letters);
+        lp.cb_fail = sys::load_relaxed_u64(&raw const (*cb).failures);
+    }
+    if !lp.set_state(LifecycleState::INITIALIZING) {
+        // Not launchable from this state (e.g. already Terminated).
+        return;
+    }
+    let mut actor = A::create(actor_id);
+    let first = if flags & FLAG_AUTO_ACTIVATE != 0 { LifecycleState::ACTIVE } else { LifecycleState::DEACTIVATED };
+    lp.set_state(first);
+    lp.heartbeat(P::now_ns());
+
+    let mut idle_rounds = 0u32;
+    let mut busy_rounds = 0u32;
+    loop {
+        if idle_rounds > 0 || busy_rounds >= COMMAND_POLL_BUSY_ROUNDS {
+            busy_rounds = 0;
+            lp.poll_command();
+        }
+        let serving = lp.state == LifecycleState::ACTIVE || lp.state == LifecycleState::DRAINING;
+        if lp.state.is_final() {
+            break;
+        }
+        let mut n = 0;
+        if serving {
+            while n < BATCH {
+                let Some(env) = lp.inbox.poll() else { break };
+                n += 1;
+                lp.process(&mut actor, &env);
+                if lp.state != LifecycleState::ACTIVE && lp.state != LifecycleState::DRAINING {
+                    break;
+                }
+            }
+        }
+        if n > 0 {
+            lp.inbox.release();
+            lp.publish_counters();
+            idle_rounds = 0;
+            busy_rounds += 1;
+        } else {
+            if lp.state == LifecycleState::DRAINING {
+                lp.set_state(LifecycleState::TERMINATED);
+                break;
+            }
+            if idle_rounds.is_multiple_of(1024) {
+                lp.heartbeat(P::now_ns());
+            }
+            idle_rounds = idle_rounds.wrapping_add(1).max(1);
+            P::relax(idle_rounds);
+        }
+    }
+    lp.inbox.release();
+    lp.publish_counters();
+    lp.heartbeat(P::now_ns());
+}

@@ -1,0 +1,1 @@
+//! RingKernel host runtime.

@@ -1,0 +1,152 @@
+//! The per-actor control block.
+//!
+//! One [`ControlBlock`] per actor lives in memory both sides can reach
+//! (mapped pinned host memory for the CUDA backend, the heap for the CPU
+//! backend). Ownership of each field is fixed:
+//!
+//! | field | written by | read by |
+//! | --- | --- | --- |
+//! | `command`, `command_seq` | host | actor loop |
+//! | `state`, `command_ack`, `heartbeat_ns`, counters, `hlc`, `last_error` | actor loop | host |
+//! | `actor_id`, `type_id`, `flags` | host, before launch | actor loop |
+//!
+//! A command is posted by writing `command`, then storing `command_seq + 1`
+//! with release ordering. The actor loop applies it through the shared
+//! lifecycle state machine, stores the new `state`, then stores
+//! `command_ack = command_seq` with release ordering; the host waits for the
+//! ack. Counters are monotonic `u64`s (never reset during an incarnation).
+
+use crate::hlc::HlcTimestamp;
+use bytemuck::{Pod, Zeroable};
+use core::fmt;
+
+/// A command from the host to an actor loop (`u32` newtype).
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct Command(u32);
+
+impl Command {
+    /// No command.
+    pub const NONE: Self = Self(0);
+    /// Deactivated/Initializing → Active.
+    pub const ACTIVATE: Self = Self(1);
+    /// Active → Deactivated (state kept, queue kept).
+    pub const DEACTIVATE: Self = Self(2);
+    /// Process what is already queued, then Terminated.
+    pub const TERMINATE: Self = Self(3);
+    /// Stop now, leave queued messages unprocessed, then Terminated.
+    pub const KILL: Self = Self(4);
+
+    /// The raw value.
+    pub const fn as_u32(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for Command {
+    type Error = u32;
+    fn try_from(v: u32) -> Result<Self, u32> {
+        if v <= 4 { Ok(Self(v)) } else { Err(v) }
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.0 {
+            0 => "None",
+            1 => "Activate",
+            2 => "Deactivate",
+            3 => "Terminate",
+            4 => "Kill",
+            _ => "Invalid",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Control block flag: go Active right after initialization.
+pub const FLAG_AUTO_ACTIVATE: u32 = 1;
+
+/// Per-actor control and status block (128 bytes, 128-aligned: one L2 line).
+#[repr(C, align(128))]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct ControlBlock {
+    /// [`LifecycleState`](crate::LifecycleState) as `u32` (actor loop).
+    pub state: u32,
+    /// [`Command`] as `u32` (host).
+    pub command: u32,
+    /// Incremented by the host for each posted command.
+    pub command_seq: u32,
+    /// The last `command_seq` the actor loop applied.
+    pub command_ack: u32,
+    /// Last time the loop went round, in the actor's clock (ns).
+    pub heartbeat_ns: u64,
+    /// Envelopes taken from the inbound queue.
+    pub messages_in: u64,
+    /// Envelopes written to the outbound queue.
+    pub messages_out: u64,
+    /// Envelopes rejected by validation (dead letters).
+    pub dead_letters: u64,
+    /// Handler-reported failures.
+    pub failures: u64,
+    /// Actor id (host, before launch).
+    pub actor_id: u32,
+    /// Message type id the actor accepts (host, before launch).
+    pub type_id: u32,
+    /// The actor's HLC after its last event.
+    pub hlc: HlcTimestamp,
+    /// Code of the last error (0: none).
+    pub last_error: u32,
+    /// `FLAG_*` bits (host, before launch).
+    pub flags: u32,
+    /// Reserved, zero.
+    pub _reserved: [u64; 5],
+}
+
+crate::assert_layout!(ControlBlock, size = 128, align = 128);
+crate::assert_offset!(ControlBlock, state, 0);
+crate::assert_offset!(ControlBlock, command, 4);
+crate::assert_offset!(ControlBlock, command_seq, 8);
+crate::assert_offset!(ControlBlock, command_ack, 12);
+crate::assert_offset!(ControlBlock, heartbeat_ns, 16);
+crate::assert_offset!(ControlBlock, messages_in, 24);
+crate::assert_offset!(ControlBlock, messages_out, 32);
+crate::assert_offset!(ControlBlock, dead_letters, 40);
+crate::assert_offset!(ControlBlock, failures, 48);
+crate::assert_offset!(ControlBlock, actor_id, 56);
+crate::assert_offset!(ControlBlock, type_id, 60);
+crate::assert_offset!(ControlBlock, hlc, 64);
+crate::assert_offset!(ControlBlock, last_error, 80);
+crate::assert_offset!(ControlBlock, flags, 84);
+crate::assert_offset!(ControlBlock, _reserved, 88);
+
+impl ControlBlock {
+    /// A fresh block for actor `actor_id` accepting `type_id`.
+    pub fn new(actor_id: u32, type_id: u32, flags: u32) -> Self {
+        Self { actor_id, type_id, flags, hlc: HlcTimestamp::zero(actor_id), ..Zeroable::zeroed() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_control_block_is_one_line() {
+        assert_eq!(core::mem::size_of::<ControlBlock>(), 128);
+        assert_eq!(core::mem::align_of::<ControlBlock>(), 128);
+        let cb = ControlBlock::new(7, 42, FLAG_AUTO_ACTIVATE);
+        let bytes = bytemuck::bytes_of(&cb);
+        assert_eq!(&bytes[56..60], &7u32.to_le_bytes());
+        assert_eq!(&bytes[60..64], &42u32.to_le_bytes());
+        assert_eq!(&bytes[76..80], &7u32.to_le_bytes(), "hlc.node");
+    }
+
+    #[test]
+    fn command_raw_values_validated() {
+        for v in 0..=4 {
+            assert_eq!(Command::try_from(v).map(Command::as_u32), Ok(v));
+        }
+        assert_eq!(Command::try_from(5), Err(5));
+    }
+}
