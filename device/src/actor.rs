@@ -53,6 +53,13 @@ pub trait Actor: Sized {
     fn handle(&mut self, ctx: &mut Context<'_, Self>, msg: Self::Msg) -> Result<(), Fault>;
 }
 
+/// The PTX entry point that runs an actor type on the GPU. Implemented by
+/// [`crate::actor_kernel!`]; the host's CUDA backend launches `ENTRY`.
+pub trait KernelEntry: Actor {
+    /// Name of the `.entry` in the PTX module.
+    const ENTRY: &'static str;
+}
+
 /// A crash reported by a handler, with a non-zero code of the actor's choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fault(pub u32);
