@@ -31,7 +31,7 @@ pub mod runtime;
 #[cfg(feature = "kernels")]
 pub mod kernels;
 
-pub use actor::{Actor, Context, Fault, MAX_OUTPUTS_PER_MESSAGE, SendError};
+pub use actor::{Actor, Context, Fault, KernelEntry, MAX_OUTPUTS_PER_MESSAGE, SendError};
 pub use platform::Platform;
 pub use ringkernel_shared as shared;
 pub use runtime::{ActorPointers, run_actor};
