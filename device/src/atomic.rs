@@ -80,6 +80,73 @@ pub mod sys {
     }
 }
 
+/// Bulk copies of 16-byte-aligned blocks in shared memory, as 16-byte
+/// vector accesses on the GPU (`ld.volatile.v2.u64` / `st.volatile.v2.u64`:
+/// one request per 16 bytes, never cached in L1) and plain copies on the
+/// host. Used for ring slot bodies, which the protocol hands over with a
+/// release/acquire pair on the slot's sequence word, so the copies
+/// themselves need no ordering.
+pub mod block {
+    /// Copy `n` 16-byte blocks from `src` (shared memory) to `dst` (local).
+    ///
+    /// # Safety
+    /// Both pointers are valid and 16-aligned for `n` blocks, and no one
+    /// writes `src` concurrently.
+    #[inline(always)]
+    pub unsafe fn read16(src: *const [u64; 2], dst: *mut [u64; 2], n: usize) {
+        let mut i = 0;
+        while i < n {
+            #[cfg(target_arch = "nvptx64")]
+            {
+                let (a, b): (u64, u64);
+                // SAFETY: caller's contract; a 16-aligned 16-byte load.
+                unsafe {
+                    core::arch::asm!(
+                        "ld.volatile.v2.u64 {{{a}, {b}}}, [{p}];",
+                        a = out(reg64) a, b = out(reg64) b, p = in(reg64) src.add(i),
+                        options(nostack, readonly)
+                    );
+                    *dst.add(i) = [a, b];
+                }
+            }
+            #[cfg(not(target_arch = "nvptx64"))]
+            // SAFETY: caller's contract.
+            unsafe {
+                *dst.add(i) = *src.add(i)
+            };
+            i += 1;
+        }
+    }
+
+    /// Copy `n` 16-byte blocks from `src` (local) to `dst` (shared memory).
+    ///
+    /// # Safety
+    /// Both pointers are valid and 16-aligned for `n` blocks, and no one
+    /// accesses `dst` concurrently.
+    #[inline(always)]
+    pub unsafe fn write16(src: *const [u64; 2], dst: *mut [u64; 2], n: usize) {
+        let mut i = 0;
+        while i < n {
+            #[cfg(target_arch = "nvptx64")]
+            // SAFETY: caller's contract; a 16-aligned 16-byte store.
+            unsafe {
+                let [a, b] = *src.add(i);
+                core::arch::asm!(
+                    "st.volatile.v2.u64 [{p}], {{{a}, {b}}};",
+                    a = in(reg64) a, b = in(reg64) b, p = in(reg64) dst.add(i),
+                    options(nostack)
+                );
+            }
+            #[cfg(not(target_arch = "nvptx64"))]
+            // SAFETY: caller's contract.
+            unsafe {
+                *dst.add(i) = *src.add(i)
+            };
+            i += 1;
+        }
+    }
+}
+
 /// Device scope: memory only GPU threads touch. On the host these are the
 /// same as [`sys`].
 pub mod gpu {

@@ -36,6 +36,9 @@ use ringkernel_shared::{
 /// Most envelopes taken from the inbox before counters are published and
 /// commands are looked at again.
 pub const BATCH: u32 = 32;
+/// Envelopes copied from the inbox per peek (local memory on the GPU:
+/// `PREFETCH * 128` bytes).
+pub const PREFETCH: usize = 8;
 /// Busy rounds between two command checks (idle rounds always check).
 pub const COMMAND_POLL_BUSY_ROUNDS: u32 = 16;
 /// `last_error` / error-reply code: the payload is shorter than the
@@ -334,6 +337,7 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
     lp.set_state(first);
     lp.heartbeat(P::now_ns());
 
+    let mut prefetch = [<Envelope as bytemuck::Zeroable>::zeroed(); PREFETCH];
     let mut idle_rounds = 0u32;
     let mut busy_rounds = 0u32;
     loop {
@@ -347,12 +351,20 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
         }
         let mut n = 0;
         if serving {
-            while n < BATCH {
-                let Some(env) = lp.inbox.poll() else { break };
-                n += 1;
-                lp.process(&mut actor, &env);
-                if lp.state != LifecycleState::ACTIVE && lp.state != LifecycleState::DRAINING {
+            'batch: while n < BATCH {
+                let k = lp.inbox.peek_batch(&mut prefetch);
+                if k == 0 {
                     break;
+                }
+                for env in &prefetch[..k] {
+                    lp.inbox.consume(1);
+                    n += 1;
+                    lp.process(&mut actor, env);
+                    if lp.state != LifecycleState::ACTIVE && lp.state != LifecycleState::DRAINING {
+                        // Stopped or failed: what is still queued stays in
+                        // the ring for the next incarnation (or the host).
+                        break 'batch;
+                    }
                 }
             }
         }
