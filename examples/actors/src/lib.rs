@@ -1,1 +1,421 @@
+//! # Example actors, written once
+//!
+//! Real actors used by the examples, tests and benchmarks of RingKernel. The
+//! same code runs on the CPU backend (a host thread per actor) and inside the
+//! persistent GPU kernel (`cargo xtask build-ptx` compiles this crate to PTX).
+//!
+//! | actor | message | reply | PTX entry |
+//! | --- | --- | --- | --- |
+//! | [`Hello`] | [`HelloRequest`] (a name as bytes) | [`Greeting`] (`"Hello, <name>! (actor 3, message #n)"`) | `example_hello` |
+//! | [`Counter`] | [`CounterCmd`] (op code + value) | [`CounterReply`] (the total) | `example_counter` |
+//! | [`Echo`] | [`EchoMsg`] (64 bytes) | the same 64 bytes | `example_echo` |
+//!
+//! Everything that crosses host ↔ GPU is plain data: no `bool`, `char` or
+//! enum fields; operation codes are `u32` newtypes checked with `TryFrom`.
+//! Handlers use no formatting machinery and no floats: they run on a single
+//! GPU thread, where every byte of code and every register counts.
 #![no_std]
+#![cfg_attr(target_arch = "nvptx64", feature(abi_ptx))]
+
+use bytemuck::{Pod, Zeroable};
+use ringkernel_device::{Actor, Context, Fault};
+
+// ---------------------------------------------------------------------------
+// Hello
+// ---------------------------------------------------------------------------
+
+/// Message type id of [`Hello`].
+pub const HELLO_TYPE_ID: u32 = 0x4845_4C4F;
+/// Largest name a [`HelloRequest`] carries, in bytes.
+pub const MAX_NAME_BYTES: usize = 32;
+/// Bytes of greeting text a [`Greeting`] carries.
+pub const GREETING_BYTES: usize = 60;
+
+/// A name to greet (36 bytes, plain data).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct HelloRequest {
+    /// Bytes of `name` in use (values above [`MAX_NAME_BYTES`] are clamped).
+    pub len: u32,
+    /// The name, UTF-8 on the host side; the actor copies bytes verbatim.
+    pub name: [u8; MAX_NAME_BYTES],
+}
+
+/// The name did not fit in a [`HelloRequest`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameTooLong {
+    /// Length of the rejected name in bytes.
+    pub len: usize,
+}
+
+impl core::fmt::Display for NameTooLong {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "name of {} bytes does not fit in {} bytes", self.len, MAX_NAME_BYTES)
+    }
+}
+
+impl core::error::Error for NameTooLong {}
+
+impl HelloRequest {
+    /// A request greeting `name` (at most [`MAX_NAME_BYTES`] bytes).
+    pub fn new(name: &str) -> Result<Self, NameTooLong> {
+        let bytes = name.as_bytes();
+        if bytes.len() > MAX_NAME_BYTES {
+            return Err(NameTooLong { len: bytes.len() });
+        }
+        let mut req = Self::zeroed();
+        req.name[..bytes.len()].copy_from_slice(bytes);
+        req.len = bytes.len() as u32;
+        Ok(req)
+    }
+
+    /// The name bytes in use (clamped, never panics).
+    pub fn name_bytes(&self) -> &[u8] {
+        let n = (self.len as usize).min(MAX_NAME_BYTES);
+        &self.name[..n]
+    }
+}
+
+/// A greeting (64 bytes, plain data).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct Greeting {
+    /// Bytes of `text` in use.
+    pub len: u32,
+    /// The greeting text.
+    pub text: [u8; GREETING_BYTES],
+}
+
+impl Greeting {
+    /// The text bytes in use (clamped, never panics).
+    pub fn as_bytes(&self) -> &[u8] {
+        let n = (self.len as usize).min(GREETING_BYTES);
+        &self.text[..n]
+    }
+
+    /// The text as a string, if it is UTF-8 (it is whenever the name was).
+    pub fn as_str(&self) -> Result<&str, core::str::Utf8Error> {
+        core::str::from_utf8(self.as_bytes())
+    }
+}
+
+/// Greets by name and counts the greetings it has given.
+///
+/// The reply reads `Hello, <name>! (actor <id>, message #<n>)`; a name too
+/// long for the 60-byte greeting is cut short (at a byte boundary).
+#[derive(Debug)]
+pub struct Hello {
+    actor_id: u32,
+    greeted: u64,
+}
+
+/// Appends bytes to a fixed buffer, silently stopping at its end.
+struct TextBuf {
+    text: [u8; GREETING_BYTES],
+    len: usize,
+}
+
+impl TextBuf {
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if let Some(slot) = self.text.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Decimal digits of `v` without any formatting machinery.
+    fn push_u64(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 || i == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+}
+
+impl Hello {
+    /// The greeting for `name` as this actor's `n`th message.
+    pub fn greeting(actor_id: u32, name: &[u8], n: u64) -> Greeting {
+        const HEAD: &[u8] = b"Hello, ";
+        const MID: &[u8] = b"! (actor ";
+        const NUM: &[u8] = b", message #";
+        // Room the fixed parts and the numbers need; the name gets the rest.
+        let fixed = HEAD.len() + MID.len() + NUM.len() + 1 + decimal_len(actor_id as u64) + decimal_len(n);
+        let room = GREETING_BYTES.saturating_sub(fixed);
+        let name = if name.len() > room { &name[..room] } else { name };
+        let mut buf = TextBuf { text: [0; GREETING_BYTES], len: 0 };
+        buf.push(HEAD);
+        buf.push(name);
+        buf.push(MID);
+        buf.push_u64(actor_id as u64);
+        buf.push(NUM);
+        buf.push_u64(n);
+        buf.push(b")");
+        Greeting { len: buf.len as u32, text: buf.text }
+    }
+}
+
+fn decimal_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 10 {
+        v /= 10;
+        n += 1;
+    }
+    n
+}
+
+impl Actor for Hello {
+    const TYPE_ID: u32 = HELLO_TYPE_ID;
+    type Msg = HelloRequest;
+    type Reply = Greeting;
+
+    fn create(actor_id: u32) -> Self {
+        Hello { actor_id, greeted: 0 }
+    }
+
+    fn handle(&mut self, ctx: &mut Context<'_, Self>, msg: HelloRequest) -> Result<(), Fault> {
+        self.greeted += 1;
+        let greeting = Self::greeting(self.actor_id, msg.name_bytes(), self.greeted);
+        ctx.reply(&greeting).map_err(|_| Fault(HELLO_FAULT_SEND))
+    }
+}
+
+/// Fault code of [`Hello`] when its reply cannot be queued.
+pub const HELLO_FAULT_SEND: u32 = 1;
+
+ringkernel_device::actor_kernel!(example_hello, Hello);
+
+// ---------------------------------------------------------------------------
+// Counter
+// ---------------------------------------------------------------------------
+
+/// Message type id of [`Counter`].
+pub const COUNTER_TYPE_ID: u32 = 0x434E_5452;
+
+/// What a [`CounterCmd`] asks for (`u32` newtype, validated with `TryFrom`).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CounterOp(u32);
+
+impl CounterOp {
+    /// Add `value` to the total; answers the new total.
+    pub const ADD: Self = Self(1);
+    /// Answer the total.
+    pub const GET: Self = Self(2);
+    /// Set the total to zero; answers the total before the reset.
+    pub const RESET: Self = Self(3);
+    /// Crash the actor with [`COUNTER_FAULT_CRASH`] (exercises failure handling).
+    pub const CRASH: Self = Self(0xDEAD);
+
+    /// The raw value.
+    pub const fn as_u32(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for CounterOp {
+    type Error = u32;
+    /// Fails with the raw value when it names no operation.
+    fn try_from(v: u32) -> Result<Self, u32> {
+        match v {
+            1..=3 | 0xDEAD => Ok(Self(v)),
+            _ => Err(v),
+        }
+    }
+}
+
+/// Error-reply code of [`Counter`]: the op code names no operation.
+pub const COUNTER_ERROR_UNKNOWN_OP: u32 = 100;
+/// Error-reply code of [`Counter`]: the addition would overflow `u64`.
+pub const COUNTER_ERROR_OVERFLOW: u32 = 101;
+/// Fault code of [`Counter`] for [`CounterOp::CRASH`].
+pub const COUNTER_FAULT_CRASH: u32 = 0xC0DE;
+/// Fault code of [`Counter`] when its reply cannot be queued.
+pub const COUNTER_FAULT_SEND: u32 = 2;
+
+/// A command to a [`Counter`] (16 bytes, plain data).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct CounterCmd {
+    /// A [`CounterOp`] as `u32`.
+    pub op: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+    /// Operand of [`CounterOp::ADD`].
+    pub value: u64,
+}
+
+impl CounterCmd {
+    /// Add `value`.
+    pub const fn add(value: u64) -> Self {
+        Self { op: CounterOp::ADD.0, _pad: 0, value }
+    }
+    /// Read the total.
+    pub const fn get() -> Self {
+        Self { op: CounterOp::GET.0, _pad: 0, value: 0 }
+    }
+    /// Reset the total.
+    pub const fn reset() -> Self {
+        Self { op: CounterOp::RESET.0, _pad: 0, value: 0 }
+    }
+    /// Crash the actor.
+    pub const fn crash() -> Self {
+        Self { op: CounterOp::CRASH.0, _pad: 0, value: 0 }
+    }
+    /// A command with a raw op code (possibly invalid).
+    pub const fn raw(op: u32, value: u64) -> Self {
+        Self { op, _pad: 0, value }
+    }
+}
+
+/// A [`Counter`]'s answer (16 bytes, plain data).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct CounterReply {
+    /// The total (for RESET: the total before the reset).
+    pub total: u64,
+    /// Commands handled by this incarnation, this one included.
+    pub ops: u64,
+}
+
+/// Keeps a running `u64` total.
+///
+/// Answers every valid command with a [`CounterReply`]; answers an unknown
+/// op code or an overflowing add with an error reply (the actor keeps
+/// running); crashes with [`Fault`]`(`[`COUNTER_FAULT_CRASH`]`)` on
+/// [`CounterOp::CRASH`].
+#[derive(Debug)]
+pub struct Counter {
+    total: u64,
+    ops: u64,
+}
+
+impl Actor for Counter {
+    const TYPE_ID: u32 = COUNTER_TYPE_ID;
+    type Msg = CounterCmd;
+    type Reply = CounterReply;
+
+    fn create(_actor_id: u32) -> Self {
+        Counter { total: 0, ops: 0 }
+    }
+
+    fn handle(&mut self, ctx: &mut Context<'_, Self>, cmd: CounterCmd) -> Result<(), Fault> {
+        self.ops += 1;
+        let answer = match CounterOp::try_from(cmd.op) {
+            Ok(CounterOp::ADD) => match self.total.checked_add(cmd.value) {
+                Some(t) => {
+                    self.total = t;
+                    t
+                }
+                None => return ctx.reply_error(COUNTER_ERROR_OVERFLOW).map_err(|_| Fault(COUNTER_FAULT_SEND)),
+            },
+            Ok(CounterOp::GET) => self.total,
+            Ok(CounterOp::RESET) => core::mem::replace(&mut self.total, 0),
+            Ok(CounterOp::CRASH) => return Err(Fault(COUNTER_FAULT_CRASH)),
+            _ => return ctx.reply_error(COUNTER_ERROR_UNKNOWN_OP).map_err(|_| Fault(COUNTER_FAULT_SEND)),
+        };
+        ctx.reply(&CounterReply { total: answer, ops: self.ops }).map_err(|_| Fault(COUNTER_FAULT_SEND))
+    }
+}
+
+ringkernel_device::actor_kernel!(example_counter, Counter);
+
+// ---------------------------------------------------------------------------
+// Echo
+// ---------------------------------------------------------------------------
+
+/// Message type id of [`Echo`].
+pub const ECHO_TYPE_ID: u32 = 0x4543_484F;
+
+/// A 64-byte payload (a full envelope payload).
+pub type EchoMsg = [u64; 8];
+
+/// Answers every message with the same 64 bytes: the throughput actor.
+#[derive(Debug)]
+pub struct Echo;
+
+/// Fault code of [`Echo`] when its reply cannot be queued.
+pub const ECHO_FAULT_SEND: u32 = 3;
+
+impl Actor for Echo {
+    const TYPE_ID: u32 = ECHO_TYPE_ID;
+    type Msg = EchoMsg;
+    type Reply = EchoMsg;
+
+    fn create(_actor_id: u32) -> Self {
+        Echo
+    }
+
+    fn handle(&mut self, ctx: &mut Context<'_, Self>, msg: EchoMsg) -> Result<(), Fault> {
+        ctx.reply(&msg).map_err(|_| Fault(ECHO_FAULT_SEND))
+    }
+}
+
+ringkernel_device::actor_kernel!(example_echo, Echo);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greeting_text() {
+        let g = Hello::greeting(3, b"World", 1);
+        assert_eq!(g.as_str(), Ok("Hello, World! (actor 3, message #1)"));
+        let g = Hello::greeting(4_000_000_000, b"x", u64::MAX);
+        assert_eq!(g.as_str(), Ok("Hello, x! (actor 4000000000, message #18446744073709551615)"));
+    }
+
+    #[test]
+    fn greeting_cuts_long_names() {
+        let name = [b'a'; MAX_NAME_BYTES];
+        let g = Hello::greeting(3, &name, 12);
+        let s = g.as_str().unwrap();
+        assert!(s.starts_with("Hello, aaaa"), "{s}");
+        assert!(s.ends_with("! (actor 3, message #12)"), "{s}");
+        assert_eq!(s.len(), GREETING_BYTES);
+    }
+
+    #[test]
+    fn hello_request_rejects_long_names() {
+        assert_eq!(HelloRequest::new(&"n".repeat(33)), Err(NameTooLong { len: 33 }));
+        let r = HelloRequest::new("Ada").unwrap();
+        assert_eq!(r.name_bytes(), b"Ada");
+        let mut bad = r;
+        bad.len = u32::MAX;
+        assert_eq!(bad.name_bytes().len(), MAX_NAME_BYTES);
+    }
+
+    #[test]
+    fn counter_op_codes_validated() {
+        for op in [CounterOp::ADD, CounterOp::GET, CounterOp::RESET, CounterOp::CRASH] {
+            assert_eq!(CounterOp::try_from(op.as_u32()), Ok(op));
+        }
+        assert_eq!(CounterOp::try_from(0), Err(0));
+        assert_eq!(CounterOp::try_from(4), Err(4));
+    }
+
+    #[test]
+    fn entries_named() {
+        use ringkernel_device::KernelEntry;
+        assert_eq!(Hello::ENTRY, "example_hello");
+        assert_eq!(Counter::ENTRY, "example_counter");
+        assert_eq!(Echo::ENTRY, "example_echo");
+    }
+
+    extern crate std;
+
+    #[test]
+    fn decimal_lengths() {
+        for v in [0u64, 9, 10, 99, 100, 12345, u64::MAX] {
+            assert_eq!(decimal_len(v), std::format!("{v}").len());
+        }
+    }
+}
