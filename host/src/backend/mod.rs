@@ -1,0 +1,142 @@
+//! Backends: where actors run.
+//!
+//! Everything above this module — the poller, requests, outputs, lifecycle
+//! commands — talks to an actor only through its [`ActorMemory`] (control
+//! block, rings, telemetry), with the ring endpoints of `ringkernel-device`
+//! and its system-scope atomics. A backend only has to do two things:
+//!
+//! 1. [`BackendImpl::alloc_actor`]: provide memory that both the host and
+//!    the actor's execution reach (CPU: the heap; CUDA: mapped pinned host
+//!    memory), laid out by [`crate::memory::ActorLayout`];
+//! 2. [`BackendImpl::start`]: run the actor loop over it (CPU: a thread
+//!    running [`ringkernel_device::run_actor`]; CUDA: a persistent kernel
+//!    launch of the PTX entry [`ActorProgram::entry`]), returning an
+//!    [`Execution`] the runtime can watch and join.
+//!
+//! The traits are object-safe and non-generic: the runtime holds a
+//! `Box<dyn BackendImpl>` chosen at build time.
+//!
+//! | [`Backend`] asked for | what `build` does |
+//! | --- | --- |
+//! | `Cpu` | the CPU backend |
+//! | `Cuda` | the CUDA backend, or [`BuildError::BackendUnavailable`] |
+//! | `Auto` | CUDA if [`cuda_backend`] gives one, else the CPU backend (the reason is kept: [`crate::RingKernel::fallback_reason`]) |
+
+pub(crate) mod cpu;
+
+use crate::error::{BuildError, ExecutionError, LaunchError};
+use crate::memory::ActorMemory;
+use crate::runtime::LaunchOptions;
+use ringkernel_device::ActorPointers;
+use std::fmt;
+use std::time::Duration;
+
+/// The backend to ask [`RingKernelBuilder`](crate::RingKernelBuilder) for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Actors run on host threads (always available).
+    Cpu,
+    /// Actors run inside persistent CUDA kernels.
+    Cuda,
+    /// CUDA when a usable GPU and driver are present, else the CPU.
+    #[default]
+    Auto,
+}
+
+/// The backend a runtime actually uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// Host threads.
+    Cpu,
+    /// Persistent CUDA kernels.
+    Cuda,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "CPU",
+            Self::Cuda => "CUDA",
+        })
+    }
+}
+
+/// What a backend needs to run one actor type.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ActorProgram {
+    /// PTX entry name (`KernelEntry::ENTRY`).
+    pub entry: &'static str,
+    /// The actor loop for host threads: `run_actor::<A, HostPlatform>`.
+    pub cpu_entry: unsafe fn(ActorPointers),
+    /// `Actor::TYPE_ID`.
+    pub type_id: u32,
+    /// The runtime's actor id (for thread names, diagnostics).
+    pub actor_id: u32,
+}
+
+/// A place actors run.
+pub(crate) trait BackendImpl: Send + Sync + 'static {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Allocate and initialize one actor's memory: zeroed control block and
+    /// telemetry, both rings initialised with their capacities (which must
+    /// be powers of two; see `ringkernel_shared::ring`).
+    fn alloc_actor(&self, inbox_capacity: u32, outbox_capacity: u32) -> Result<ActorMemory, LaunchError>;
+
+    /// Start the actor loop of `program` over `mem`, whose control block the
+    /// runtime has filled in. The returned execution must not outlive `mem`:
+    /// the runtime joins it before dropping the memory.
+    fn start(
+        &self,
+        program: &ActorProgram,
+        mem: &ActorMemory,
+        opts: &LaunchOptions,
+    ) -> Result<Box<dyn Execution>, LaunchError>;
+}
+
+/// One running actor loop (a thread, a kernel launch).
+pub(crate) trait Execution: Send + Sync {
+    /// A fault the backend observed (a panic, a kernel trap), if any. The
+    /// actor's own failures (a handler `Fault`) show in its control block
+    /// instead.
+    fn poll_fault(&self) -> Option<ExecutionError>;
+
+    /// Whether the execution has ended.
+    fn is_finished(&self) -> bool;
+
+    /// Wait up to `timeout` for the execution to end and release its
+    /// resources. Returns at once when [`Execution::is_finished`] is true.
+    /// Joining twice is a no-op.
+    fn join(&self, timeout: Duration) -> Result<(), ExecutionError>;
+
+    /// Hint that new work was posted (a message or a command), so an actor
+    /// that backed off deeply can look now. CPU: unparks the thread. Never
+    /// needed for correctness: every back-off is bounded.
+    fn wake(&self);
+}
+
+/// The CUDA backend, if it can run here.
+///
+/// This is the hook [`Backend::Cuda`] and [`Backend::Auto`] go through; the
+/// CUDA backend is not part of this build yet, so it reports why.
+pub(crate) fn cuda_backend() -> Result<Box<dyn BackendImpl>, BuildError> {
+    Err(BuildError::BackendUnavailable {
+        backend: BackendKind::Cuda,
+        reason: "the CUDA backend is not built into this version of ringkernel; use Backend::Cpu or Backend::Auto"
+            .into(),
+        source: None,
+    })
+}
+
+/// The backend for `choice`, and for `Auto` the reason CUDA was not used.
+pub(crate) fn select(choice: Backend) -> Result<(Box<dyn BackendImpl>, Option<BuildError>), BuildError> {
+    match choice {
+        Backend::Cpu => Ok((Box::new(cpu::CpuBackend), None)),
+        Backend::Cuda => cuda_backend().map(|b| (b, None)),
+        Backend::Auto => match cuda_backend() {
+            Ok(b) => Ok((b, None)),
+            Err(why) => Ok((Box::new(cpu::CpuBackend), Some(why))),
+        },
+    }
+}
