@@ -118,6 +118,41 @@ pub mod block {
         }
     }
 
+    /// Like [`read16`] with weak (plain) loads: for data the caller already
+    /// owns through an acquire (a ring slot after its sequence word was seen
+    /// and fenced). Weak loads carry no ordering, so the GPU keeps all of a
+    /// batch's loads in flight together; an `ld.volatile` per block would
+    /// let each one stall on the previous.
+    ///
+    /// # Safety
+    /// As for [`read16`], and the caller has synchronised with the writer
+    /// (acquire) so that the data is visible.
+    #[inline(always)]
+    pub unsafe fn read16_weak(src: *const [u64; 2], dst: *mut [u64; 2], n: usize) {
+        let mut i = 0;
+        while i < n {
+            #[cfg(target_arch = "nvptx64")]
+            {
+                let (a, b): (u64, u64);
+                // SAFETY: caller's contract; a 16-aligned 16-byte load.
+                unsafe {
+                    core::arch::asm!(
+                        "ld.v2.u64 {{{a}, {b}}}, [{p}];",
+                        a = out(reg64) a, b = out(reg64) b, p = in(reg64) src.add(i),
+                        options(nostack, readonly, pure)
+                    );
+                    *dst.add(i) = [a, b];
+                }
+            }
+            #[cfg(not(target_arch = "nvptx64"))]
+            // SAFETY: caller's contract.
+            unsafe {
+                *dst.add(i) = *src.add(i)
+            };
+            i += 1;
+        }
+    }
+
     /// Copy `n` 16-byte blocks from `src` (local) to `dst` (shared memory).
     ///
     /// # Safety

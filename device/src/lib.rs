@@ -51,7 +51,9 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
 /// The entry takes four pointers: the actor's
 /// [`ControlBlock`](ringkernel_shared::ControlBlock), its inbound ring, its
 /// outbound ring and its [`TelemetryBuffer`](ringkernel_shared::TelemetryBuffer).
-/// Thread 0 of block 0 runs the actor; other threads return at once.
+/// Warp 0 of block 0 runs the actor (its 32 lanes in lockstep, see
+/// [`Platform`]); other threads return at once. Launch it with one block of
+/// 32 threads.
 ///
 /// The calling crate must enable `abi_ptx` for the GPU build:
 ///
@@ -84,7 +86,7 @@ macro_rules! actor_kernel {
             outbox: *mut $crate::shared::RingHeader,
             telemetry: *mut $crate::shared::TelemetryBuffer,
         ) {
-            if $crate::platform::gpu::is_leader_thread() {
+            if $crate::platform::gpu::is_actor_warp() {
                 // SAFETY: the host runtime passes pointers that are valid,
                 // aligned and exclusively ours (as consumer of `inbox`,
                 // producer of `outbox`) for the whole launch.

@@ -1,14 +1,49 @@
 //! What differs between the places an actor loop runs: the clock and how to
 //! wait politely.
 
-/// Clock and back-off of the place an actor loop runs.
+/// Clock, back-off and lanes of the place an actor loop runs.
+///
+/// ## Lanes
+///
+/// On the GPU the actor loop runs on all [`Platform::LANES`] (32) lanes of
+/// one warp in lockstep, every lane holding the same actor state and seeing
+/// the same messages. The lanes share out the reads of host memory — lane
+/// `l` reads the `l`-th ready inbox slot, so a batch of up to 32 messages
+/// costs two PCIe round trips — and lane 0 alone performs every write
+/// ([`Platform::is_writer`]). On the host there is one lane and the defaults
+/// below apply.
 pub trait Platform {
+    /// Lanes that run one actor loop together.
+    const LANES: u32 = 1;
+
     /// Nanoseconds of a monotonic clock (the physical part of HLC stamps).
     fn now_ns() -> u64;
     /// Back off briefly after an idle poll. `idle_rounds` counts consecutive
     /// idle polls, so implementations can back off further the longer the
     /// queue stays empty.
     fn relax(idle_rounds: u32);
+
+    /// This lane's index, `0..LANES`.
+    #[inline(always)]
+    fn lane() -> u32 {
+        0
+    }
+    /// Whether this lane performs writes to shared memory (lane 0).
+    #[inline(always)]
+    fn is_writer() -> bool {
+        Self::lane() == 0
+    }
+    /// Bit `l` set when `pred` is true on lane `l` (all lanes must call).
+    #[inline(always)]
+    fn ballot(pred: bool) -> u32 {
+        pred as u32
+    }
+    /// The value of `v` on lane `src` (all lanes must call).
+    #[inline(always)]
+    fn shuffle(v: u64, src: u32) -> u64 {
+        let _ = src;
+        v
+    }
 }
 
 /// The GPU platform: `%globaltimer` and `nanosleep`.
@@ -19,14 +54,54 @@ pub mod gpu {
     /// The platform of the persistent kernel.
     pub struct Gpu;
 
-    /// Whether this is thread 0 of block 0 (the one that runs a single actor).
+    /// Whether this thread is in warp 0 of block 0 (the warp that runs a
+    /// single actor).
     #[inline(always)]
-    pub fn is_leader_thread() -> bool {
+    pub fn is_actor_warp() -> bool {
         // SAFETY: reading special registers has no preconditions.
-        unsafe { core::arch::nvptx::_thread_idx_x() == 0 && core::arch::nvptx::_block_idx_x() == 0 }
+        unsafe { core::arch::nvptx::_thread_idx_x() < 32 && core::arch::nvptx::_block_idx_x() == 0 }
     }
 
     impl super::Platform for Gpu {
+        const LANES: u32 = 32;
+
+        #[inline(always)]
+        fn lane() -> u32 {
+            let l: u32;
+            // SAFETY: reading %laneid has no side effects.
+            unsafe { asm!("mov.u32 {l}, %laneid;", l = out(reg32) l, options(nomem, nostack, pure)) };
+            l
+        }
+
+        #[inline(always)]
+        fn ballot(pred: bool) -> u32 {
+            let m: u32;
+            // SAFETY: all 32 lanes execute this (the loop is warp-uniform).
+            unsafe {
+                asm!(
+                    "{{ .reg .pred p; setp.ne.u32 p, {x}, 0; vote.sync.ballot.b32 {m}, p, -1; }}",
+                    x = in(reg32) pred as u32, m = out(reg32) m, options(nomem, nostack)
+                )
+            };
+            m
+        }
+
+        #[inline(always)]
+        fn shuffle(v: u64, src: u32) -> u64 {
+            let (lo, hi) = (v as u32, (v >> 32) as u32);
+            let (a, b): (u32, u32);
+            // SAFETY: all 32 lanes execute this (the loop is warp-uniform).
+            unsafe {
+                asm!(
+                    "shfl.sync.idx.b32 {a}, {lo}, {s}, 31, -1;",
+                    "shfl.sync.idx.b32 {b}, {hi}, {s}, 31, -1;",
+                    a = out(reg32) a, b = out(reg32) b, lo = in(reg32) lo, hi = in(reg32) hi, s = in(reg32) src,
+                    options(nomem, nostack)
+                )
+            };
+            (a as u64) | ((b as u64) << 32)
+        }
+
         #[inline(always)]
         fn now_ns() -> u64 {
             let t: u64;

@@ -13,6 +13,8 @@
 //! access is an avoided PCIe transaction.
 
 use crate::atomic::sys;
+use crate::platform::Platform;
+use core::marker::PhantomData;
 use ringkernel_shared::Envelope;
 use ringkernel_shared::ring::{RingHeader, has_room, is_ready, ready_seq, slot_index};
 
@@ -53,6 +55,24 @@ pub unsafe trait RingMemory {
     fn load_tail(&self) -> u64;
     /// Count a full-ring event (producer only).
     fn note_full(&self);
+
+    /// Release fence that orders every earlier access before later relaxed
+    /// stores made with [`RingMemory::store_seq_relaxed`] and
+    /// [`RingMemory::store_head_relaxed`].
+    ///
+    /// The default does nothing, which is sound because the default relaxed
+    /// stores below are release stores.
+    fn fence_release(&self) {}
+    /// Store a sequence word, ordered only by an earlier
+    /// [`RingMemory::fence_release`]. Default: a release store.
+    fn store_seq_relaxed(&self, idx: usize, seq: u64) {
+        self.store_seq(idx, seq)
+    }
+    /// Store `head`, ordered only by an earlier [`RingMemory::fence_release`].
+    /// Default: a release store.
+    fn store_head_relaxed(&self, head: u64) {
+        self.store_head(head)
+    }
 }
 
 /// A ring in raw memory laid out as [`RingHeader`] followed by the slots.
@@ -117,12 +137,20 @@ unsafe impl RingMemory for RawRing {
     }
     #[inline(always)]
     unsafe fn read_slot(&self, idx: usize) -> Envelope {
+        // A plain `ptr::read` of the envelope lowers to 128 byte loads on
+        // nvptx, hence the explicit 16-byte blocks. Weak loads let the GPU
+        // keep all the loads of a batch in flight at once.
         let mut env = core::mem::MaybeUninit::<Envelope>::uninit();
-        // SAFETY: the caller owns the slot for reading (trait contract), so
-        // the producer does not write it; both sides are 16-aligned
-        // envelopes of 8 blocks, and all 8 blocks of `env` get written.
+        // SAFETY: the caller owns the slot for reading (trait contract): the
+        // producer published it before the acquire fence the caller made and
+        // will not write it again until it is released, so a plain (weak)
+        // load is race-free; all 8 blocks of `env` are written.
         unsafe {
-            crate::atomic::block::read16(self.slots.add(idx) as *const [u64; 2], env.as_mut_ptr() as *mut [u64; 2], 8);
+            crate::atomic::block::read16_weak(
+                self.slots.add(idx) as *const [u64; 2],
+                env.as_mut_ptr() as *mut [u64; 2],
+                8,
+            );
             env.assume_init()
         }
     }
@@ -159,11 +187,118 @@ unsafe impl RingMemory for RawRing {
         unsafe { sys::load_relaxed_u64(&raw const (*self.header).tail) }
     }
     #[inline(always)]
+    fn fence_release(&self) {
+        sys::fence_release()
+    }
+    #[inline(always)]
+    fn store_seq_relaxed(&self, idx: usize, seq: u64) {
+        // SAFETY: valid, 16-aligned slot; seq is only accessed atomically.
+        unsafe { sys::store_relaxed_u64(self.seq_ptr(idx), seq) }
+    }
+    #[inline(always)]
+    fn store_head_relaxed(&self, head: u64) {
+        // SAFETY: header valid; head only accessed atomically.
+        unsafe { sys::store_relaxed_u64(&raw mut (*self.header).head, head) }
+    }
+    #[inline(always)]
     fn note_full(&self) {
         // SAFETY: header valid; only the producer writes full_events.
         unsafe {
             let p = &raw mut (*self.header).full_events;
             sys::store_relaxed_u64(p, sys::load_relaxed_u64(p).wrapping_add(1));
+        }
+    }
+}
+
+/// A [`RawRing`] for code that runs on all lanes of a warp in lockstep
+/// (the GPU actor loop): every lane loads, only the [`Platform::is_writer`]
+/// lane stores. Endpoint state (positions, cached indices) stays identical on
+/// all lanes because every lane makes the same calls.
+pub struct WriterRing<P: Platform> {
+    raw: RawRing,
+    _p: PhantomData<fn() -> P>,
+}
+
+impl<P: Platform> WriterRing<P> {
+    /// Wrap a raw ring.
+    pub fn new(raw: RawRing) -> Self {
+        Self { raw, _p: PhantomData }
+    }
+}
+
+// SAFETY: delegates to RawRing; skipping a store on non-writer lanes is
+// sound because the writer lane performs the identical store.
+unsafe impl<P: Platform> RingMemory for WriterRing<P> {
+    #[inline(always)]
+    fn capacity(&self) -> u32 {
+        self.raw.capacity()
+    }
+    #[inline(always)]
+    fn load_seq(&self, idx: usize) -> u64 {
+        self.raw.load_seq(idx)
+    }
+    #[inline(always)]
+    fn store_seq(&self, idx: usize, seq: u64) {
+        if P::is_writer() {
+            self.raw.store_seq(idx, seq)
+        }
+    }
+    #[inline(always)]
+    fn fence_acquire(&self) {
+        self.raw.fence_acquire()
+    }
+    #[inline(always)]
+    unsafe fn read_slot(&self, idx: usize) -> Envelope {
+        // SAFETY: forwarded contract.
+        unsafe { self.raw.read_slot(idx) }
+    }
+    #[inline(always)]
+    unsafe fn write_body(&self, idx: usize, env: &Envelope) {
+        if P::is_writer() {
+            // SAFETY: forwarded contract.
+            unsafe { self.raw.write_body(idx, env) }
+        }
+    }
+    #[inline(always)]
+    fn load_head(&self) -> u64 {
+        self.raw.load_head()
+    }
+    #[inline(always)]
+    fn store_head(&self, head: u64) {
+        if P::is_writer() {
+            self.raw.store_head(head)
+        }
+    }
+    #[inline(always)]
+    fn store_tail(&self, tail: u64) {
+        if P::is_writer() {
+            self.raw.store_tail(tail)
+        }
+    }
+    #[inline(always)]
+    fn load_tail(&self) -> u64 {
+        self.raw.load_tail()
+    }
+    #[inline(always)]
+    fn note_full(&self) {
+        if P::is_writer() {
+            self.raw.note_full()
+        }
+    }
+    #[inline(always)]
+    fn fence_release(&self) {
+        self.raw.fence_release()
+    }
+    #[inline(always)]
+    fn store_seq_relaxed(&self, idx: usize, seq: u64) {
+        if P::is_writer() {
+            self.raw.store_seq_relaxed(idx, seq)
+        }
+    }
+    #[inline(always)]
+    fn store_head_relaxed(&self, head: u64) {
+        if P::is_writer() {
+            self.raw.store_head_relaxed(head)
         }
     }
 }
@@ -177,6 +312,8 @@ pub struct Full;
 pub struct Producer<M: RingMemory> {
     mem: M,
     tail: u64,
+    /// Positions below this have their sequence word stored.
+    published: u64,
     cached_head: u64,
     capacity: u32,
 }
@@ -190,7 +327,7 @@ impl<M: RingMemory> Producer<M> {
         let tail = mem.load_tail();
         let cached_head = mem.load_head();
         let capacity = mem.capacity();
-        Self { mem, tail, cached_head, capacity }
+        Self { mem, tail, published: tail, cached_head, capacity }
     }
 
     /// Next position to be written.
@@ -219,7 +356,47 @@ impl<M: RingMemory> Producer<M> {
         unsafe { self.mem.write_body(idx, env) };
         self.mem.store_seq(idx, ready_seq(self.tail));
         self.tail += 1;
+        self.published = self.tail;
         Ok(())
+    }
+
+    /// Write `env` without making it visible: it becomes visible, with every
+    /// other deferred write, at the next [`Producer::publish_deferred`]. One
+    /// release fence then covers a whole batch (on a GPU writing host memory
+    /// each fence waits for the writes before it to reach the system).
+    #[inline]
+    pub fn write_deferred(&mut self, env: &Envelope) -> Result<(), Full> {
+        if !self.has_room() {
+            self.mem.note_full();
+            return Err(Full);
+        }
+        // SAFETY: we are the only producer and the slot is free (has_room).
+        unsafe { self.mem.write_body(slot_index(self.tail, self.capacity), env) };
+        self.tail += 1;
+        Ok(())
+    }
+
+    /// Whether deferred writes are waiting for [`Producer::publish_deferred`].
+    #[inline]
+    pub fn has_deferred(&self) -> bool {
+        self.published != self.tail
+    }
+
+    /// Store the sequence words of all deferred writes. The caller must have
+    /// called [`RingMemory::fence_release`] (e.g. through
+    /// [`Producer::fence_release`]) after the last deferred write.
+    #[inline]
+    pub fn publish_deferred(&mut self) {
+        while self.published != self.tail {
+            self.mem.store_seq_relaxed(slot_index(self.published, self.capacity), ready_seq(self.published));
+            self.published += 1;
+        }
+    }
+
+    /// The ring memory's release fence.
+    #[inline]
+    pub fn fence_release(&self) {
+        self.mem.fence_release()
     }
 
     /// Publish `tail` for monitoring (once per batch is enough).
@@ -283,13 +460,16 @@ impl<M: RingMemory> Consumer<M> {
     /// round trips instead of two per message.
     #[inline]
     pub fn peek_batch(&self, out: &mut [Envelope]) -> usize {
-        let want = out.len().min(self.capacity as usize);
+        const MAX: usize = 32;
+        let want = out.len().min(self.capacity as usize).min(MAX);
+        // Load all candidate sequence words first, with no branch between
+        // the loads, so that they are in flight together.
+        let mut seqs = [0u64; MAX];
+        for (i, s) in seqs.iter_mut().enumerate().take(want) {
+            *s = self.mem.load_seq(slot_index(self.head + i as u64, self.capacity));
+        }
         let mut ready = 0;
-        while ready < want {
-            let pos = self.head + ready as u64;
-            if !is_ready(self.mem.load_seq(slot_index(pos, self.capacity)), pos) {
-                break;
-            }
+        while ready < want && is_ready(seqs[ready], self.head + ready as u64) {
             ready += 1;
         }
         if ready == 0 {
@@ -312,6 +492,31 @@ impl<M: RingMemory> Consumer<M> {
         self.head += n as u64;
     }
 
+    /// The warp-wide peek: lane `l` of `P::LANES` loads the sequence word of
+    /// position `head + l`; a ballot finds how many consecutive positions
+    /// are ready (`n`); after one fence lane `l < n` copies its slot into
+    /// `mine`. All lanes must call it together. Returns `n`; envelope `j` is
+    /// then [`lane_envelope`]`::<P>(mine, j)`. Nothing is taken until
+    /// [`Consumer::consume`].
+    #[inline(always)]
+    pub fn peek_lanes<P: Platform>(&self, mine: &mut Envelope) -> usize {
+        let lane = P::lane() as u64;
+        let pos = self.head + lane;
+        let ready = lane < self.capacity as u64 && is_ready(self.mem.load_seq(slot_index(pos, self.capacity)), pos);
+        let n = (!P::ballot(ready)).trailing_zeros().min(P::LANES) as usize;
+        if n == 0 {
+            return 0;
+        }
+        self.mem.fence_acquire();
+        if (lane as usize) < n {
+            // SAFETY: we are the only consumer (all lanes act as one);
+            // position `pos` was observed written and fenced, and stays ours
+            // until consumed and released.
+            *mine = unsafe { self.mem.read_slot(slot_index(pos, self.capacity)) };
+        }
+        n
+    }
+
     /// [`Consumer::peek_batch`] then [`Consumer::consume`] of all of them.
     #[inline]
     pub fn poll_batch(&mut self, out: &mut [Envelope]) -> usize {
@@ -328,6 +533,27 @@ impl<M: RingMemory> Consumer<M> {
             self.published = self.head;
         }
     }
+
+    /// [`Consumer::release`] for a caller that has just made a
+    /// [`RingMemory::fence_release`] after its last read of the slots.
+    #[inline]
+    pub fn release_after_fence(&mut self) {
+        if self.head != self.published {
+            self.mem.store_head_relaxed(self.head);
+            self.published = self.head;
+        }
+    }
+}
+
+/// Envelope `j` of a [`Consumer::peek_lanes`] batch, on every lane (all
+/// lanes must call it together).
+#[inline(always)]
+pub fn lane_envelope<P: Platform>(mine: &Envelope, j: usize) -> Envelope {
+    if P::LANES == 1 {
+        return *mine;
+    }
+    let words: [u64; 16] = bytemuck::cast(*mine);
+    bytemuck::cast(core::array::from_fn::<u64, 16, _>(|w| P::shuffle(words[w], j as u32)))
 }
 
 #[cfg(all(test, not(loom)))]
@@ -379,9 +605,19 @@ mod tests {
         assert_eq!(c.poll_batch(&mut batch), 2, "only two more are ready");
         assert_eq!(c.poll_batch(&mut batch), 0);
         c.release();
+        p.write_deferred(&Envelope::from_pod(1, 0, 0, &300u32).unwrap()).unwrap();
+        p.write_deferred(&Envelope::from_pod(1, 0, 0, &301u32).unwrap()).unwrap();
+        assert!(p.has_deferred());
+        assert!(c.poll().is_none(), "deferred writes stay invisible");
+        p.fence_release();
+        p.publish_deferred();
+        assert!(!p.has_deferred());
+        assert_eq!(c.poll_batch(&mut batch), 2);
+        assert_eq!([batch[0], batch[1]].map(|e| e.read_pod::<u32>().unwrap()), [300, 301]);
+        c.release_after_fence();
         assert_eq!(r.load_tail(), 0, "tail only published on request");
         p.publish_tail();
-        assert_eq!(r.load_tail(), 17);
+        assert_eq!(r.load_tail(), 19);
         // SAFETY: the header is valid.
         assert_eq!(unsafe { (*r.header()).full_events }, 2);
     }

@@ -7,40 +7,49 @@
 //! ```text
 //! Initializing ─ create() ─▶ Active (auto-activate) or Deactivated
 //! loop:
-//!   commands   read control.command_seq when idle, or every
-//!              COMMAND_POLL_BUSY_ROUNDS busy rounds; apply through the
-//!              shared state machine; ack
+//!   commands   read control.command_seq every COMMAND_POLL_IDLE_ROUNDS
+//!              idle rounds or COMMAND_POLL_BUSY_ROUNDS batches; apply
+//!              through the shared state machine; ack
 //!   Active /   take up to BATCH envelopes from the inbox:
 //!   Draining     validate ─ bad ─▶ dead letter (+ error reply if a request)
 //!                HLC receive, decode, handle, stamp and flush outputs
-//!              release the batch's slots, publish counters
+//!              one release fence, then publish the batch's outputs and
+//!              release its inbox slots (relaxed stores)
 //!   Draining + empty inbox ─▶ Terminated
 //!   idle       heartbeat, back off (Platform::relax)
 //! ```
 //!
 //! Host-visible counters (control block, telemetry) are written with relaxed
-//! atomic stores once per batch, not per message: on the GPU each is a PCIe
-//! write.
+//! atomic stores every COUNTER_PUBLISH_BATCHES batches and once the actor
+//! has been idle for COUNTER_PUBLISH_IDLE_ROUNDS polls, not per message: on the GPU each is a PCIe write, and
+//! every pending write makes the next release fence wait longer.
 
 use crate::actor::{Actor, Context, Outputs};
 use crate::atomic::sys;
 use crate::platform::Platform;
-use crate::queue::{Consumer, Producer, RawRing};
+use crate::queue::{Consumer, Producer, RawRing, WriterRing, lane_envelope};
 use core::marker::PhantomData;
 use ringkernel_shared::control::FLAG_AUTO_ACTIVATE;
 use ringkernel_shared::{
-    Command, ControlBlock, Envelope, EnvelopeError, HlcTimestamp, LifecycleState, MessageFlags, PAYLOAD_BYTES,
-    RingHeader, TelemetryBuffer,
+    Command, ControlBlock, Envelope, HlcTimestamp, LifecycleState, MessageFlags, PAYLOAD_BYTES, RingHeader,
+    TelemetryBuffer,
 };
 
-/// Most envelopes taken from the inbox before counters are published and
-/// commands are looked at again.
-pub const BATCH: u32 = 32;
+/// Most envelopes handled between two release fences (one batch).
+pub const BATCH: u32 = 64;
 /// Envelopes copied from the inbox per peek (local memory on the GPU:
 /// `PREFETCH * 128` bytes).
 pub const PREFETCH: usize = 8;
-/// Busy rounds between two command checks (idle rounds always check).
+/// Busy rounds (batches) between two command checks.
 pub const COMMAND_POLL_BUSY_ROUNDS: u32 = 16;
+/// Idle rounds between two command checks. Each check is a read of host
+/// memory (about a microsecond from the GPU), so an idle actor does not make
+/// one per poll of its inbox.
+pub const COMMAND_POLL_IDLE_ROUNDS: u32 = 8;
+/// Batches between two publications of the counters while busy.
+pub const COUNTER_PUBLISH_BATCHES: u32 = 64;
+/// Idle rounds after which counters not yet published are written.
+pub const COUNTER_PUBLISH_IDLE_ROUNDS: u32 = 32;
 /// `last_error` / error-reply code: the payload is shorter than the
 /// actor's message type.
 pub const ERROR_PAYLOAD_TOO_SHORT: u32 = 8;
@@ -48,6 +57,18 @@ pub const ERROR_PAYLOAD_TOO_SHORT: u32 = 8;
 pub const ERROR_HANDLER_FAULT: u32 = 9;
 /// Error-reply code: the actor stopped before answering.
 pub const ERROR_ACTOR_STOPPED: u32 = 10;
+
+/// Validation of an inbound envelope for actor `A`: 0 when it may be
+/// handled, else the error code ([`ringkernel_shared::EnvelopeError::code`] or
+/// [`ERROR_PAYLOAD_TOO_SHORT`]) it is dead-lettered with.
+#[inline]
+pub fn verdict<A: Actor>(env: &Envelope) -> u32 {
+    match env.validate_for(A::TYPE_ID) {
+        Err(e) => e.code(),
+        Ok(()) if (env.header.payload_len as usize) < core::mem::size_of::<A::Msg>() => ERROR_PAYLOAD_TOO_SHORT,
+        Ok(()) => 0,
+    }
+}
 
 /// Where an actor's shared structures are.
 #[derive(Clone, Copy, Debug)]
@@ -68,8 +89,8 @@ unsafe impl Send for ActorPointers {}
 struct Loop<A: Actor, P: Platform> {
     cb: *mut ControlBlock,
     tel_ptr: *mut TelemetryBuffer,
-    inbox: Consumer<RawRing>,
-    outbox: Producer<RawRing>,
+    inbox: Consumer<WriterRing<P>>,
+    outbox: Producer<WriterRing<P>>,
     state: LifecycleState,
     ack: u32,
     actor_id: u32,
@@ -96,8 +117,10 @@ impl<A: Actor, P: Platform> Loop<A, P> {
         match self.state.transition(to) {
             Ok(s) => {
                 self.state = s;
-                // SAFETY: see cb_field; the host only reads `state`.
-                unsafe { sys::store_release_u32(cb_field!(self, state), s.as_u32()) };
+                if P::is_writer() {
+                    // SAFETY: see cb_field; the host only reads `state`.
+                    unsafe { sys::store_release_u32(cb_field!(self, state), s.as_u32()) };
+                }
                 true
             }
             Err(_) => false,
@@ -105,8 +128,10 @@ impl<A: Actor, P: Platform> Loop<A, P> {
     }
 
     fn set_error(&mut self, code: u32) {
-        // SAFETY: see cb_field.
-        unsafe { sys::store_relaxed_u32(cb_field!(self, last_error), code) };
+        if P::is_writer() {
+            // SAFETY: see cb_field.
+            unsafe { sys::store_relaxed_u32(cb_field!(self, last_error), code) };
+        }
     }
 
     /// Apply a pending command, if any. Returns whether one was applied.
@@ -140,17 +165,25 @@ impl<A: Actor, P: Platform> Loop<A, P> {
             _ => self.set_error(raw | 0x8000_0000),
         }
         self.ack = seq;
-        // SAFETY: see cb_field; the host waits on command_ack.
-        unsafe { sys::store_release_u32(cb_field!(self, command_ack), seq) };
+        if P::is_writer() {
+            // SAFETY: see cb_field; the host waits on command_ack.
+            unsafe { sys::store_release_u32(cb_field!(self, command_ack), seq) };
+        }
         true
     }
 
     fn heartbeat(&mut self, now: u64) {
-        // SAFETY: see cb_field.
-        unsafe { sys::store_relaxed_u64(cb_field!(self, heartbeat_ns), now) };
+        if P::is_writer() {
+            // SAFETY: see cb_field.
+            unsafe { sys::store_relaxed_u64(cb_field!(self, heartbeat_ns), now) };
+        }
     }
 
     fn publish_counters(&mut self) {
+        self.outbox.publish_tail();
+        if !P::is_writer() {
+            return;
+        }
         let t = &self.tel;
         // SAFETY: cb and telemetry are valid (run_actor contract); the host
         // reads these words with atomic loads.
@@ -172,21 +205,33 @@ impl<A: Actor, P: Platform> Loop<A, P> {
             sys::store_relaxed_u64(&raw mut (*tp).total_latency_ns, t.total_latency_ns);
             sys::store_relaxed_u32(&raw mut (*tp).errors, t.errors);
         }
-        self.outbox.publish_tail();
     }
 
-    /// Write one envelope to the outbox, waiting while it is full. A KILL
-    /// posted meanwhile abandons the send (returns false).
+    /// Make everything this batch wrote visible: one release fence, then
+    /// the sequence words of the deferred outputs and the inbox head as
+    /// relaxed stores. On the GPU the fence is the expensive part (it waits
+    /// for earlier writes to reach host memory), so it is paid once per batch.
+    fn end_batch(&mut self) {
+        self.outbox.fence_release();
+        self.outbox.publish_deferred();
+        self.inbox.release_after_fence();
+    }
+
+    /// Write one envelope to the outbox (made visible at the end of the
+    /// batch), waiting while the outbox is full. A KILL posted meanwhile
+    /// abandons the send (returns false).
     fn push_out(&mut self, env: &Envelope) -> bool {
         let mut rounds = 0u32;
         loop {
-            if self.outbox.try_push(env).is_ok() {
+            if self.outbox.write_deferred(env).is_ok() {
                 self.cb_out += 1;
                 self.tel.messages_sent += 1;
                 return true;
             }
             if rounds == 0 {
                 self.tel.queue_full_events += 1;
+                // Let the host see (and drain) what is already written.
+                self.end_batch();
             }
             rounds = rounds.saturating_add(1);
             if rounds.is_multiple_of(64) && self.poll_command() && self.state == LifecycleState::TERMINATED {
@@ -217,11 +262,13 @@ impl<A: Actor, P: Platform> Loop<A, P> {
         self.error_reply(env, code);
     }
 
-    /// Handle one envelope taken from the inbox.
-    fn process(&mut self, actor: &mut A, env: &Envelope) {
+    /// Handle one envelope taken from the inbox; `verdict` is what
+    /// [`verdict`] said of it (computed beforehand, on the GPU by the lane
+    /// that read the slot, in parallel with the other lanes).
+    fn process(&mut self, actor: &mut A, env: &Envelope, verdict: u32) {
         self.cb_in += 1;
-        if let Err(e) = env.validate_for(A::TYPE_ID) {
-            self.dead_letter(env, EnvelopeError::code(&e));
+        if verdict != 0 {
+            self.dead_letter(env, verdict);
             return;
         }
         let Some(msg) = env.read_pod::<A::Msg>() else {
@@ -301,8 +348,12 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
         )
     };
     // SAFETY: ring contracts from this function's contract.
-    let (inbox, outbox) =
-        unsafe { (Consumer::attach(RawRing::new(ptrs.inbox)), Producer::attach(RawRing::new(ptrs.outbox))) };
+    let (inbox, outbox) = unsafe {
+        (
+            Consumer::attach(WriterRing::new(RawRing::new(ptrs.inbox))),
+            Producer::attach(WriterRing::new(RawRing::new(ptrs.outbox))),
+        )
+    };
     let mut lp = Loop::<A, P> {
         cb,
         tel_ptr: ptrs.telemetry,
@@ -338,10 +389,12 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
     lp.heartbeat(P::now_ns());
 
     let mut prefetch = [<Envelope as bytemuck::Zeroable>::zeroed(); PREFETCH];
+    // 0 is a multiple of every cadence: the first round looks at commands.
     let mut idle_rounds = 0u32;
-    let mut busy_rounds = 0u32;
+    let mut busy_rounds = COMMAND_POLL_BUSY_ROUNDS;
+    let mut batches_unpublished = 0u32;
     loop {
-        if idle_rounds > 0 || busy_rounds >= COMMAND_POLL_BUSY_ROUNDS {
+        if idle_rounds.is_multiple_of(COMMAND_POLL_IDLE_ROUNDS) || busy_rounds >= COMMAND_POLL_BUSY_ROUNDS {
             busy_rounds = 0;
             lp.poll_command();
         }
@@ -352,40 +405,72 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
         let mut n = 0;
         if serving {
             'batch: while n < BATCH {
-                let k = lp.inbox.peek_batch(&mut prefetch);
-                if k == 0 {
-                    break;
-                }
-                for env in &prefetch[..k] {
-                    lp.inbox.consume(1);
-                    n += 1;
-                    lp.process(&mut actor, env);
-                    if lp.state != LifecycleState::ACTIVE && lp.state != LifecycleState::DRAINING {
-                        // Stopped or failed: what is still queued stays in
-                        // the ring for the next incarnation (or the host).
-                        break 'batch;
+                if P::LANES > 1 {
+                    // Warp: lane l reads the l-th ready slot; every lane
+                    // then handles each message in order.
+                    let k = lp.inbox.peek_lanes::<P>(&mut prefetch[0]);
+                    if k == 0 {
+                        break;
+                    }
+                    // Each lane checks the slot it read, all at once.
+                    let mine = if (P::lane() as usize) < k { verdict::<A>(&prefetch[0]) } else { 0 };
+                    for j in 0..k {
+                        let env = lane_envelope::<P>(&prefetch[0], j);
+                        let v = P::shuffle(mine as u64, j as u32) as u32;
+                        lp.inbox.consume(1);
+                        n += 1;
+                        lp.process(&mut actor, &env, v);
+                        if lp.state != LifecycleState::ACTIVE && lp.state != LifecycleState::DRAINING {
+                            break 'batch;
+                        }
+                    }
+                } else {
+                    let k = lp.inbox.peek_batch(&mut prefetch);
+                    if k == 0 {
+                        break;
+                    }
+                    for env in &prefetch[..k] {
+                        lp.inbox.consume(1);
+                        n += 1;
+                        lp.process(&mut actor, env, verdict::<A>(env));
+                        if lp.state != LifecycleState::ACTIVE && lp.state != LifecycleState::DRAINING {
+                            // Stopped or failed: what is still queued stays
+                            // in the ring for the next incarnation (or the host).
+                            break 'batch;
+                        }
                     }
                 }
             }
         }
         if n > 0 {
-            lp.inbox.release();
-            lp.publish_counters();
+            lp.end_batch();
             idle_rounds = 0;
             busy_rounds += 1;
+            batches_unpublished += 1;
+            if batches_unpublished >= COUNTER_PUBLISH_BATCHES {
+                lp.publish_counters();
+                batches_unpublished = 0;
+            }
         } else {
             if lp.state == LifecycleState::DRAINING {
                 lp.set_state(LifecycleState::TERMINATED);
                 break;
             }
-            if idle_rounds.is_multiple_of(1024) {
+            // Counters and heartbeat are written once the actor has been
+            // idle for a while, not on the round-trip path: every pending
+            // write to host memory makes the next release fence wait.
+            if batches_unpublished > 0 && idle_rounds >= COUNTER_PUBLISH_IDLE_ROUNDS {
+                lp.publish_counters();
+                batches_unpublished = 0;
+            }
+            if idle_rounds.is_multiple_of(1024) && idle_rounds > 0 {
                 lp.heartbeat(P::now_ns());
             }
             idle_rounds = idle_rounds.wrapping_add(1).max(1);
             P::relax(idle_rounds);
         }
     }
-    lp.inbox.release();
+    lp.end_batch();
     lp.publish_counters();
     lp.heartbeat(P::now_ns());
 }

@@ -31,10 +31,10 @@
 //! | 28 | `destination: u32` | receiving actor id |
 //! | 32 | `correlation_id: u64` | pairs a reply with its request; 0 = none |
 //! | 40 | `hlc: HlcTimestamp` | sender's clock at send |
-//! | 56 | `checksum: u32` | FNV-1a of the used payload, if flagged |
+//! | 56 | `checksum: u32` | checksum of the used payload, if flagged ([`crate::checksum`]) |
 //! | 60 | `_reserved: u32` | zero |
 
-use crate::checksum::fnv1a32;
+use crate::checksum::checksum32;
 use crate::hlc::HlcTimestamp;
 use bytemuck::{Pod, Zeroable};
 use core::fmt;
@@ -54,7 +54,7 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"RKv1");
 pub struct MessageFlags(pub u16);
 
 impl MessageFlags {
-    /// `checksum` holds FNV-1a of the used payload and must be verified.
+    /// `checksum` holds the checksum of the used payload and must be verified.
     pub const CHECKSUM: u16 = 1 << 0;
     /// The envelope answers a request (`correlation_id` names it).
     pub const REPLY: u16 = 1 << 1;
@@ -102,7 +102,7 @@ pub struct EnvelopeHeader {
     pub correlation_id: u64,
     /// Sender's clock at send.
     pub hlc: HlcTimestamp,
-    /// FNV-1a of `payload[..payload_len]` when [`MessageFlags::CHECKSUM`] is set.
+    /// [`crate::checksum::checksum32`] of `payload[..payload_len]` when [`MessageFlags::CHECKSUM`] is set.
     pub checksum: u32,
     /// Reserved, zero.
     pub _reserved: u32,
@@ -249,7 +249,7 @@ impl Envelope {
     /// Set the checksum over the used payload and the CHECKSUM flag.
     #[inline]
     pub fn seal(&mut self) {
-        self.header.checksum = fnv1a32(self.payload());
+        self.header.checksum = checksum32(self.payload());
         self.header.flags.0 |= MessageFlags::CHECKSUM;
     }
 
@@ -270,7 +270,7 @@ impl Envelope {
             return Err(EnvelopeError::PayloadTooLong(h.payload_len));
         }
         if h.flags.has(MessageFlags::CHECKSUM) {
-            let computed = fnv1a32(self.payload());
+            let computed = checksum32(self.payload());
             if computed != h.checksum {
                 return Err(EnvelopeError::BadChecksum { stored: h.checksum, computed });
             }
