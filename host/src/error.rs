@@ -282,6 +282,11 @@ pub enum ExecutionError {
         /// The state it left behind.
         state: LifecycleState,
     },
+    /// The actor's GPU kernel failed (a trap, an illegal address, a launch
+    /// failure); the CUDA error names it. A sticky error poisons the
+    /// runtime's GPU context.
+    #[error("the actor's GPU kernel failed")]
+    Gpu(#[source] crate::cuda::driver::CudaError),
     /// The execution did not finish within the time given to `join`.
     #[error("the actor's execution did not finish within {waited:?}")]
     JoinTimeout {

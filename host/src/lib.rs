@@ -87,6 +87,7 @@
 mod actor;
 mod backend;
 mod clock;
+pub mod cuda;
 mod error;
 mod handle;
 mod memory;

@@ -116,17 +116,12 @@ pub(crate) trait Execution: Send + Sync {
     fn wake(&self);
 }
 
-/// The CUDA backend, if it can run here.
+/// The CUDA backend, if it can run here (driver, device, compute
+/// capability); otherwise why not.
 ///
-/// This is the hook [`Backend::Cuda`] and [`Backend::Auto`] go through; the
-/// CUDA backend is not part of this build yet, so it reports why.
+/// This is the hook [`Backend::Cuda`] and [`Backend::Auto`] go through.
 pub(crate) fn cuda_backend() -> Result<Box<dyn BackendImpl>, BuildError> {
-    Err(BuildError::BackendUnavailable {
-        backend: BackendKind::Cuda,
-        reason: "the CUDA backend is not built into this version of ringkernel; use Backend::Cpu or Backend::Auto"
-            .into(),
-        source: None,
-    })
+    crate::cuda::backend::CudaBackend::new().map(|b| Box::new(b) as Box<dyn BackendImpl>)
 }
 
 /// The backend for `choice`, and for `Auto` the reason CUDA was not used.
