@@ -56,6 +56,16 @@ pub unsafe trait RingMemory {
     /// Count a full-ring event (producer only).
     fn note_full(&self);
 
+    /// Acquire load of the sequence word of slot `idx`: later reads of the
+    /// slot see what the producer wrote before publishing it. Default: a
+    /// relaxed load and [`RingMemory::fence_acquire`]. On the GPU an acquire
+    /// load is much cheaper than a fence (no system-wide membar).
+    fn load_seq_acquire(&self, idx: usize) -> u64 {
+        let v = self.load_seq(idx);
+        self.fence_acquire();
+        v
+    }
+
     /// Release fence that orders every earlier access before later relaxed
     /// stores made with [`RingMemory::store_seq_relaxed`] and
     /// [`RingMemory::store_head_relaxed`].
@@ -187,6 +197,11 @@ unsafe impl RingMemory for RawRing {
         unsafe { sys::load_relaxed_u64(&raw const (*self.header).tail) }
     }
     #[inline(always)]
+    fn load_seq_acquire(&self, idx: usize) -> u64 {
+        // SAFETY: valid, 16-aligned slot; seq is only accessed atomically.
+        unsafe { sys::load_acquire_u64(self.seq_ptr(idx)) }
+    }
+    #[inline(always)]
     fn fence_release(&self) {
         sys::fence_release()
     }
@@ -284,6 +299,10 @@ unsafe impl<P: Platform> RingMemory for WriterRing<P> {
         if P::is_writer() {
             self.raw.note_full()
         }
+    }
+    #[inline(always)]
+    fn load_seq_acquire(&self, idx: usize) -> u64 {
+        self.raw.load_seq_acquire(idx)
     }
     #[inline(always)]
     fn fence_release(&self) {
@@ -492,25 +511,23 @@ impl<M: RingMemory> Consumer<M> {
         self.head += n as u64;
     }
 
-    /// The warp-wide peek: lane `l` of `P::LANES` loads the sequence word of
-    /// position `head + l`; a ballot finds how many consecutive positions
-    /// are ready (`n`); after one fence lane `l < n` copies its slot into
-    /// `mine`. All lanes must call it together. Returns `n`; envelope `j` is
-    /// then [`lane_envelope`]`::<P>(mine, j)`. Nothing is taken until
+    /// The warp-wide peek: lane `l` of `P::LANES` acquire-loads the sequence
+    /// word of position `head + l`; a ballot finds how many consecutive
+    /// positions are ready (`n`); lane `l < n` then copies its slot into
+    /// `mine` (its own acquire orders that read). All lanes must call it
+    /// together. Returns `n`; envelope `j` is then
+    /// [`lane_envelope`]`::<P>(mine, j)`. Nothing is taken until
     /// [`Consumer::consume`].
     #[inline(always)]
     pub fn peek_lanes<P: Platform>(&self, mine: &mut Envelope) -> usize {
         let lane = P::lane() as u64;
         let pos = self.head + lane;
-        let ready = lane < self.capacity as u64 && is_ready(self.mem.load_seq(slot_index(pos, self.capacity)), pos);
+        let ready =
+            lane < self.capacity as u64 && is_ready(self.mem.load_seq_acquire(slot_index(pos, self.capacity)), pos);
         let n = (!P::ballot(ready)).trailing_zeros().min(P::LANES) as usize;
-        if n == 0 {
-            return 0;
-        }
-        self.mem.fence_acquire();
         if (lane as usize) < n {
-            // SAFETY: we are the only consumer (all lanes act as one);
-            // position `pos` was observed written and fenced, and stays ours
+            // SAFETY: we are the only consumer (all lanes act as one); this
+            // lane acquired position `pos` as written, and it stays ours
             // until consumed and released.
             *mine = unsafe { self.mem.read_slot(slot_index(pos, self.capacity)) };
         }
