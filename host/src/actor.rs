@@ -418,10 +418,20 @@ impl ActorShared {
         lock(&self.pending).waiting.remove(&corr);
     }
 
-    /// Poller: deliver a reply. False when nobody waits for it.
-    pub(crate) fn complete(&self, corr: u64, env: Envelope) -> bool {
-        let tx = lock(&self.pending).waiting.remove(&corr);
-        tx.is_some_and(|tx| tx.send(env).is_ok())
+    /// Poller: deliver a reply, counting it as delivered or discarded (the
+    /// count is updated before the waiter wakes, so it sees it).
+    pub(crate) fn complete(&self, corr: u64, env: Envelope) {
+        let tx = if corr == 0 { None } else { lock(&self.pending).waiting.remove(&corr) };
+        let Some(tx) = tx else {
+            self.stats.replies_discarded.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        self.stats.replies.fetch_add(1, Ordering::Relaxed);
+        if tx.send(env).is_err() {
+            // The receiver went away between the lookup and the send.
+            self.stats.replies.fetch_sub(1, Ordering::Relaxed);
+            self.stats.replies_discarded.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Why requests of this actor fail, once it is closed.
@@ -531,11 +541,17 @@ impl ActorShared {
         let seq = self.post_now(cmd);
         self.rt.poller.kick();
         self.wait_ack(seq, name, to).await?;
+        // The ack says the actor looked at the command. Whether it applied
+        // it: a Deactivated actor cannot leave that state by itself, so an
+        // acknowledged ACTIVATE was applied (the actor may have moved on
+        // since, e.g. failed on its next message). An Active actor can fail
+        // or stop by itself before seeing DEACTIVATE, which it then refuses.
+        // TERMINATE and KILL end in a final state either way; the caller
+        // waits for it and reports how it ended.
         let now = self.state();
         let applied = match cmd {
-            Command::TERMINATE => now == LifecycleState::DRAINING || now == LifecycleState::TERMINATED,
-            Command::KILL => now == LifecycleState::TERMINATED,
-            _ => now == to,
+            Command::DEACTIVATE => now == LifecycleState::DEACTIVATED,
+            _ => true,
         };
         if applied { Ok(now) } else { Err(self.stopped_error(now, to)) }
     }

@@ -189,11 +189,11 @@ impl Entry {
         }
         let flags = env.header.flags;
         if flags.has(MessageFlags::REPLY) {
-            if env.header.correlation_id != 0 && self.actor.complete(env.header.correlation_id, *env) {
-                stats.replies.fetch_add(1, Ordering::Relaxed);
-            } else {
-                stats.replies_discarded.fetch_add(1, Ordering::Relaxed);
-            }
+            // Outputs written before this reply become visible before its
+            // requester wakes.
+            self.actor.outputs.push_batch(outputs);
+            outputs.clear();
+            self.actor.complete(env.header.correlation_id, *env);
         } else if flags.has(MessageFlags::OUTPUT) {
             outputs.push(*env);
         } else {

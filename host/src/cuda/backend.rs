@@ -58,7 +58,11 @@ fn unavailable(reason: impl Into<String>, source: Option<CudaError>) -> BuildErr
 }
 
 fn start_error(reason: impl Into<String>, source: Option<CudaError>) -> LaunchError {
-    LaunchError::Start { backend: BackendKind::Cuda, reason: reason.into().into(), source: source.map(|e| Box::new(e) as _) }
+    LaunchError::Start {
+        backend: BackendKind::Cuda,
+        reason: reason.into().into(),
+        source: source.map(|e| Box::new(e) as _),
+    }
 }
 
 /// Where PTX modules are looked for (see the module docs).
@@ -118,8 +122,10 @@ impl CudaBackend {
                 continue;
             };
             looked.push(dir.display().to_string());
-            let mut ptx: Vec<PathBuf> =
-                read.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "ptx")).collect();
+            let mut ptx: Vec<PathBuf> = read
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "ptx"))
+                .collect();
             ptx.sort();
             for p in ptx {
                 let Ok(text) = std::fs::read_to_string(&p) else { continue };

@@ -32,7 +32,8 @@ pub struct CudaError {
 
 impl CudaError {
     fn from_driver(call: &'static str, e: DriverError) -> Self {
-        let name = e.error_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|_| "CUDA_ERROR_UNKNOWN".into());
+        let name =
+            e.error_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|_| "CUDA_ERROR_UNKNOWN".into());
         let description = e.error_string().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         Self { call, code: e.0 as u32, name, description }
     }
