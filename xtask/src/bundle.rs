@@ -128,7 +128,11 @@ run_all() {
   echo "== RingKernel GPU tests, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "== bundle $here"
   [ -f "$here/manifest.txt" ] && sed -n '1,3p' "$here/manifest.txt"
-  nvidia-smi -L 2>&1 || echo "(nvidia-smi not available)"
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi -L 2>&1 || echo "(nvidia-smi -L failed)"
+  else
+    echo "(nvidia-smi not available)"
+  fi
   passed=0
   failed=0
   failed_names=""
