@@ -51,7 +51,12 @@ fn build_options(args: &PtxArgs) -> BuildOptions {
     BuildOptions {
         arch: args.arch.clone(),
         crates,
-        ptxas: if args.no_ptxas { PtxasMode::Skip } else { PtxasMode::IfFound },
+        // Spills can only be denied if ptxas can count them.
+        ptxas: match (args.no_ptxas, args.deny_spills) {
+            (true, _) => PtxasMode::Skip,
+            (false, true) => PtxasMode::Require,
+            (false, false) => PtxasMode::IfFound,
+        },
         deny_spills: args.deny_spills,
     }
 }
