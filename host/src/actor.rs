@@ -275,6 +275,12 @@ impl ActorShared {
         self.mem.inbox_ring()
     }
 
+    /// The outbox ring, for tests that play the actor's side.
+    #[cfg(test)]
+    pub(crate) fn outbox_ring(&self) -> RawRing {
+        self.mem.outbox_ring()
+    }
+
     /// A fault the backend observed, if any.
     pub(crate) fn fault(&self) -> Option<ExecutionError> {
         self.exec.poll_fault()

@@ -267,3 +267,45 @@ fn run(ctl: &PollerCtl, clock: &HostClock, rx: Receiver<Registration>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Backend, LaunchOptions, RingKernel};
+    use ringkernel_device::queue::Producer;
+    use ringkernel_example_actors::{COUNTER_TYPE_ID, Counter, CounterReply};
+    use ringkernel_shared::{Envelope, MessageFlags};
+    use std::time::Duration;
+
+    /// Envelopes written by the actor's side are validated where the host
+    /// receives them: bad ones are counted, good ones still delivered.
+    #[tokio::test]
+    async fn poller_validates_every_envelope_from_an_actor() {
+        let rk = RingKernel::builder().backend(Backend::Cpu).build().await.unwrap();
+        // Deactivated and never sent anything: it writes nothing to its
+        // outbox, so this test may play its producer for a moment.
+        let c = rk.launch::<Counter>("c", LaunchOptions::default().without_auto_activate()).await.unwrap();
+        let mut out = c.outputs();
+        let reply = CounterReply { total: 7, ops: 1 };
+        let mut good = Envelope::from_pod(COUNTER_TYPE_ID, c.id(), crate::HOST_NODE_ID, &reply).unwrap();
+        good.header.flags.0 |= MessageFlags::OUTPUT;
+        let mut bad_magic = good;
+        bad_magic.header.magic ^= 1;
+        let mut bad_checksum = good;
+        bad_checksum.payload[0] ^= 1;
+        let mut foreign = good;
+        foreign.header.source = c.id() + 100;
+        let mut no_kind = good;
+        no_kind.header.flags.0 &= !MessageFlags::OUTPUT;
+        // SAFETY: the actor produces nothing while Deactivated with an empty
+        // inbox, and it is killed before it could.
+        let mut p = unsafe { Producer::attach(c.actor.outbox_ring()) };
+        for env in [bad_magic, bad_checksum, foreign, no_kind, good] {
+            p.try_push(&env).unwrap();
+        }
+        let got = tokio::time::timeout(Duration::from_secs(5), out.next()).await.unwrap();
+        assert_eq!(got, Some(reply), "the valid output after the bad ones is delivered");
+        assert_eq!(c.host_stats().rejected, 4);
+        c.kill().await.unwrap();
+        rk.shutdown().await.unwrap();
+    }
+}
