@@ -380,11 +380,17 @@ impl<A: KernelEntry> KernelHandle<A> {
     // -- observation -----------------------------------------------------------
 
     /// A copy of the actor's telemetry buffer (latencies, counts).
+    ///
+    /// The actor publishes telemetry and control-block counters once per
+    /// batch, after the batch's replies and outputs: right after a reply
+    /// they may not count that reply's message yet. After
+    /// [`KernelHandle::terminate`] returns they are final.
     pub fn telemetry(&self) -> TelemetryBuffer {
         self.actor.telemetry()
     }
 
-    /// The counters of the actor's control block.
+    /// The counters of the actor's control block (published like
+    /// [`KernelHandle::telemetry`]: once per batch, after its replies).
     pub fn control_snapshot(&self) -> ControlSnapshot {
         let c = self.actor.control_block();
         ControlSnapshot {

@@ -11,6 +11,16 @@ use ringkernel_device::shared::EnvelopeError;
 use ringkernel_example_actors::{COUNTER_FAULT_CRASH, COUNTER_TYPE_ID, Counter, CounterCmd};
 use std::time::Duration;
 
+/// The actor publishes its counters and telemetry once per batch, after the
+/// batch's replies: wait (up to 5 s) for what a reply already implies.
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "timed out waiting for: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 async fn cpu() -> RingKernel {
     RingKernel::builder().backend(Backend::Cpu).build().await.expect("CPU backend builds")
 }
@@ -40,8 +50,8 @@ async fn handler_fault_fails_actor_and_pending_requests() {
         assert_eq!(r, Err(RequestError::ActorFailed { code: ERROR_HANDLER_FAULT }));
     }
     assert_eq!(c.state(), S::FAILED);
-    let snap = c.control_snapshot();
-    assert_eq!((snap.failures, snap.last_error), (1, ERROR_HANDLER_FAULT));
+    eventually("failure counted", || c.control_snapshot().failures == 1).await;
+    assert_eq!(c.control_snapshot().last_error, ERROR_HANDLER_FAULT);
     assert!(matches!(c.send(CounterCmd::get()).await, Err(SendError::ActorFailed(_))));
     assert_eq!(c.request(CounterCmd::get()).await, Err(RequestError::Send(SendError::ActorFailed(()))));
     assert!(c.fault().is_none(), "a handler Fault is the actor's own report, not a backend fault");
@@ -109,10 +119,10 @@ async fn bad_envelopes_become_dead_letters_and_actor_keeps_running() {
     let r = c.request(CounterCmd::get()).await.unwrap();
     assert_eq!(r.total, 1, "the good envelope after the bad ones was handled");
     assert_eq!(c.state(), S::ACTIVE);
+    eventually("dead letters counted", || c.control_snapshot().dead_letters == 5 && c.telemetry().dead_letters == 5)
+        .await;
     let snap = c.control_snapshot();
-    assert_eq!(snap.dead_letters, 5);
     assert_eq!(snap.failures, 0);
-    assert_eq!(c.telemetry().dead_letters, 5);
     assert_eq!(c.host_stats().replies_discarded, 1);
     assert_eq!(snap.last_error, EnvelopeError::BadVersion(77).code(), "the last dead letter's reason");
     rk.shutdown().await.unwrap();

@@ -8,6 +8,16 @@ use ringkernel_example_actors::{
 };
 use std::time::Duration;
 
+/// The actor publishes its counters and telemetry once per batch, after the
+/// batch's replies: wait (up to 5 s) for what a reply already implies.
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "timed out waiting for: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 async fn cpu() -> RingKernel {
     RingKernel::builder().backend(Backend::Cpu).build().await.expect("CPU backend builds")
 }
@@ -21,7 +31,7 @@ async fn hello_greets_by_name_and_counts() {
         assert_eq!(g.as_str().unwrap(), format!("Hello, Ada! (actor {}, message #{n})", h.id()));
     }
     assert_eq!(h.name(), "hello");
-    assert_eq!(h.telemetry().messages_processed, 3);
+    eventually("3 messages in telemetry", || h.telemetry().messages_processed == 3).await;
     rk.shutdown().await.unwrap();
 }
 
@@ -36,7 +46,7 @@ async fn requests_answered_and_error_replies_typed() {
     assert_eq!((r.total, r.ops), (40, 4), "error replies leave the actor running");
     assert_eq!(c.request(CounterCmd::get()).await.unwrap().total, 0);
     assert_eq!(c.host_stats().replies, 5);
-    assert!(c.telemetry().messages_processed >= 5);
+    eventually("5 messages in telemetry", || c.telemetry().messages_processed == 5).await;
     rk.shutdown().await.unwrap();
 }
 
@@ -211,6 +221,6 @@ async fn outputs_backpressure_with_a_stream_is_lossless() {
     }
     send.await.unwrap();
     assert_eq!(c.host_stats().outputs_dropped, 0);
-    assert!(c.telemetry().queue_full_events > 0, "the actor felt the backpressure");
+    eventually("the actor felt the backpressure", || c.telemetry().queue_full_events > 0).await;
     rk.shutdown().await.unwrap();
 }
