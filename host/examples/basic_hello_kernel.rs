@@ -36,6 +36,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reply = hello.request(HelloRequest::new("RingKernel")?).await?;
     println!("reply: {}", reply.as_str()?);
 
+    hello.terminate().await?;
+    println!("after terminate: state {}", hello.state());
+
+    // Telemetry is published by the actor once per batch; after terminate
+    // it is final.
     let t = hello.telemetry();
     println!(
         "telemetry: {} messages processed, mean latency {} ns, max {} ns",
@@ -43,9 +48,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.mean_latency_ns(),
         t.max_latency_ns
     );
-
-    hello.terminate().await?;
-    println!("after terminate: state {}", hello.state());
 
     runtime.shutdown().await?;
     println!("runtime shut down");

@@ -53,14 +53,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let s = counter.control_snapshot();
-    println!(
-        "control block: {} in, {} out, {} dead letters, state {}",
-        s.messages_in, s.messages_out, s.dead_letters, s.state
-    );
-
     counter.terminate().await?;
     assert!(outputs.next().await.is_none(), "the stream ends once the actor has stopped");
+    // Counters are published by the actor once per batch; after terminate
+    // they are final.
+    let s = counter.control_snapshot();
+    println!(
+        "control block: {} in, {} out, {} dead letters, {} failures, state {}",
+        s.messages_in, s.messages_out, s.dead_letters, s.failures, s.state
+    );
     runtime.shutdown().await?;
     println!("done");
     Ok(())

@@ -381,16 +381,19 @@ impl<A: KernelEntry> KernelHandle<A> {
 
     /// A copy of the actor's telemetry buffer (latencies, counts).
     ///
-    /// The actor publishes telemetry and control-block counters once per
-    /// batch, after the batch's replies and outputs: right after a reply
-    /// they may not count that reply's message yet. After
+    /// The actor loop publishes telemetry and control-block counters off
+    /// the message path (every few dozen batches, and once it has been idle
+    /// for a few polls; see `ringkernel_device::runtime`), so right after a
+    /// reply they may not count that reply's message yet. After
     /// [`KernelHandle::terminate`] returns they are final.
     pub fn telemetry(&self) -> TelemetryBuffer {
         self.actor.telemetry()
     }
 
-    /// The counters of the actor's control block (published like
-    /// [`KernelHandle::telemetry`]: once per batch, after its replies).
+    /// The counters of the actor's control block. The lifecycle words
+    /// (`state`, `command_seq`, `command_ack`) are current; the message
+    /// counters are published like [`KernelHandle::telemetry`], off the
+    /// message path.
     pub fn control_snapshot(&self) -> ControlSnapshot {
         let c = self.actor.control_block();
         ControlSnapshot {

@@ -8,8 +8,8 @@ use ringkernel_example_actors::{
 };
 use std::time::Duration;
 
-/// The actor publishes its counters and telemetry once per batch, after the
-/// batch's replies: wait (up to 5 s) for what a reply already implies.
+/// The actor publishes its counters and telemetry off the message path
+/// (after its replies): wait (up to 5 s) for what a reply already implies.
 async fn eventually(what: &str, cond: impl Fn() -> bool) {
     let start = std::time::Instant::now();
     while !cond() {
