@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     hello.terminate().await?;
     println!("after terminate: state {}", hello.state());
 
-    // Telemetry is published by the actor once per batch; after terminate
+    // Telemetry is published by the actor off the message path; after terminate
     // it is final.
     let t = hello.telemetry();
     println!(

@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     counter.terminate().await?;
     assert!(outputs.next().await.is_none(), "the stream ends once the actor has stopped");
-    // Counters are published by the actor once per batch; after terminate
+    // Counters are published by the actor off the message path; after terminate
     // they are final.
     let s = counter.control_snapshot();
     println!(

@@ -254,7 +254,7 @@ impl ActorShared {
     pub(crate) fn telemetry(&self) -> TelemetryBuffer {
         let t = self.mem.telemetry();
         // SAFETY: the buffer is valid while `self` lives; the actor writes
-        // it with relaxed atomic stores once per batch.
+        // it with relaxed atomic stores.
         unsafe {
             TelemetryBuffer {
                 messages_processed: sys::load_relaxed_u64(&raw const (*t).messages_processed),
