@@ -262,12 +262,15 @@ mod tests {
         let mut h: u32 = 0;
         // SAFETY: local, aligned, single-threaded.
         unsafe {
-            sys::store_release_u64(&mut w, 5);
-            assert_eq!(sys::load_acquire_u64(&w), 5);
-            gpu::store_relaxed_u64(&mut w, 6);
-            assert_eq!(gpu::load_relaxed_u64(&w), 6);
-            sys::store_release_u32(&mut h, 9);
-            assert_eq!(sys::load_relaxed_u32(&h), 9);
+            // Raw pointers made from `&raw mut`: `AtomicU64::from_ptr` needs
+            // write permission even for loads (Miri, Stacked Borrows).
+            let (w, h) = (&raw mut w, &raw mut h);
+            sys::store_release_u64(w, 5);
+            assert_eq!(sys::load_acquire_u64(w), 5);
+            gpu::store_relaxed_u64(w, 6);
+            assert_eq!(gpu::load_relaxed_u64(w), 6);
+            sys::store_release_u32(h, 9);
+            assert_eq!(sys::load_relaxed_u32(h), 9);
         }
     }
 }

@@ -147,20 +147,24 @@ unsafe impl RingMemory for RawRing {
     }
     #[inline(always)]
     unsafe fn read_slot(&self, idx: usize) -> Envelope {
-        // A plain `ptr::read` of the envelope lowers to 128 byte loads on
-        // nvptx, hence the explicit 16-byte blocks. Weak loads let the GPU
-        // keep all the loads of a batch in flight at once.
-        let mut env = core::mem::MaybeUninit::<Envelope>::uninit();
+        // Everything but the sequence word (bytes 0..8), which only the
+        // protocol's atomics touch: the producer's deferred publication
+        // stores it with a relaxed store that is not ordered before this
+        // copy. The returned envelope's `seq` is 0. A plain `ptr::read`
+        // would also lower to 128 byte loads on nvptx, hence the explicit
+        // 8-byte word and 16-byte blocks; weak loads let the GPU keep all
+        // the loads of a batch in flight at once.
+        let mut env = core::mem::MaybeUninit::<Envelope>::zeroed();
+        let src = self.slots.wrapping_add(idx) as *const [u64; 2];
+        let dst = env.as_mut_ptr() as *mut [u64; 2];
         // SAFETY: the caller owns the slot for reading (trait contract): the
-        // producer published it before the acquire fence the caller made and
-        // will not write it again until it is released, so a plain (weak)
-        // load is race-free; all 8 blocks of `env` are written.
+        // producer wrote bytes 8..128 before publishing the slot, which the
+        // caller acquired, and will not write them again until the slot is
+        // released, so plain loads of them are race-free. `env` is zeroed, so
+        // every byte is initialised.
         unsafe {
-            crate::atomic::block::read16_weak(
-                self.slots.add(idx) as *const [u64; 2],
-                env.as_mut_ptr() as *mut [u64; 2],
-                8,
-            );
+            *(dst as *mut u64).add(1) = core::ptr::read((src as *const u64).add(1));
+            crate::atomic::block::read16_weak(src.add(1), dst.add(1), 7);
             env.assume_init()
         }
     }
