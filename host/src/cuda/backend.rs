@@ -14,7 +14,13 @@
 //!   `$RINGKERNEL_PTX_DIR`, `./target/ptx` (what `cargo xtask build-ptx`
 //!   writes), and `ptx/` beside the running executable and its parent (a
 //!   GPU bundle). A `.cubin` beside a `.ptx` of the same name is preferred (no
-//!   JIT at load). Modules are loaded once per runtime.
+//!   JIT at load). Every module in the search path is loaded, and each of
+//!   its entries' code forced onto the device (`cuFuncLoad`), when the
+//!   runtime is built: loading code may need a context synchronisation,
+//!   which never completes while a persistent kernel spins, so nothing is
+//!   loaded once actors run. An entry that is not in the search path at
+//!   build time is looked for again at launch (safe only while no actor of
+//!   the process runs on the GPU).
 //! * **Launch.** One block of [`LaunchOptions::block_size`] threads (a
 //!   multiple of 32: warp 0 runs the actor, its lanes sharing the reads of
 //!   host memory) on a non-blocking stream of its own, so actors run side by
@@ -35,18 +41,32 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The CUDA backend of one runtime.
+/// The CUDA backend of one runtime: a handle on the process-wide state
+/// (every runtime of a process shares device 0's primary context, its
+/// modules and its pool of actor memory).
 pub(crate) struct CudaBackend {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     ctx: Context,
     search_path: Vec<PathBuf>,
-    /// Loaded modules by file, and which file holds which entry.
+    /// Loaded modules by file, and which file holds which entry. Never
+    /// unloaded: unloading could wait on running kernels.
     modules: Mutex<ModuleCache>,
+    /// Actor blocks of finished actors, kept for reuse instead of freed:
+    /// `cuMemFreeHost` may synchronise the context, which never completes
+    /// while another actor's persistent kernel spins.
+    pool: Mutex<Vec<MappedBuffer>>,
 }
+
+/// The process-wide CUDA state, made by the first runtime that asks.
+static SHARED: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 
 #[derive(Default)]
 struct ModuleCache {
     by_file: HashMap<PathBuf, Arc<Module>>,
-    by_entry: HashMap<&'static str, Arc<Module>>,
+    by_entry: HashMap<String, Arc<Module>>,
 }
 
 fn unavailable(reason: impl Into<String>, source: Option<CudaError>) -> BuildError {
@@ -84,8 +104,20 @@ pub(crate) fn ptx_search_path() -> Vec<PathBuf> {
 }
 
 impl CudaBackend {
-    /// Open device 0, or say why CUDA cannot be used here.
+    /// Open device 0 (once per process), or say why CUDA cannot be used here.
     pub(crate) fn new() -> Result<Self, BuildError> {
+        let mut slot = lock(&SHARED);
+        if let Some(shared) = slot.as_ref() {
+            return Ok(Self { shared: Arc::clone(shared) });
+        }
+        let shared = Arc::new(Shared::open()?);
+        *slot = Some(Arc::clone(&shared));
+        Ok(Self { shared })
+    }
+}
+
+impl Shared {
+    fn open() -> Result<Self, BuildError> {
         driver::driver_available().map_err(|why| unavailable(format!("{why}; no NVIDIA driver is installed"), None))?;
         driver::init().map_err(|e| unavailable("the CUDA driver could not be initialised", Some(e)))?;
         let n = driver::device_count().map_err(|e| unavailable("the CUDA driver could not count devices", Some(e)))?;
@@ -106,10 +138,43 @@ impl CudaBackend {
         if !info.can_map_host_memory {
             return Err(unavailable(format!("{} cannot map host memory", info.name), None));
         }
-        Ok(Self { ctx, search_path: ptx_search_path(), modules: Mutex::new(ModuleCache::default()) })
+        let shared = Self {
+            ctx,
+            search_path: ptx_search_path(),
+            modules: Mutex::new(ModuleCache::default()),
+            pool: Mutex::new(Vec::new()),
+        };
+        shared.preload()?;
+        Ok(shared)
     }
 
-    /// The module holding `entry`, loading it on first use.
+    /// Load every module of the search path and the code of all its
+    /// entries (see the module docs for why this happens up front).
+    fn preload(&self) -> Result<(), BuildError> {
+        let mut cache = lock(&self.modules);
+        for dir in &self.search_path {
+            for (path, text) in ptx_files(dir) {
+                let entries = ptx_entries(&text);
+                if entries.is_empty() || cache.by_file.contains_key(&path) {
+                    continue;
+                }
+                let module = load_image(&self.ctx, &path, &text).map_err(|e| {
+                    unavailable(format!("the PTX module {} could not be loaded: {e}", path.display()), None)
+                })?;
+                let module = Arc::new(module);
+                for entry in entries {
+                    module.function(&entry).map_err(|e| {
+                        unavailable(format!("kernel `{entry}` of {} could not be loaded", path.display()), Some(e))
+                    })?;
+                    cache.by_entry.entry(entry).or_insert_with(|| Arc::clone(&module));
+                }
+                cache.by_file.insert(path, module);
+            }
+        }
+        Ok(())
+    }
+
+    /// The module holding `entry`.
     fn module_for(&self, entry: &'static str) -> Result<Arc<Module>, LaunchError> {
         let mut cache = lock(&self.modules);
         if let Some(m) = cache.by_entry.get(entry) {
@@ -117,30 +182,20 @@ impl CudaBackend {
         }
         let mut looked = Vec::new();
         for dir in &self.search_path {
-            let Ok(read) = std::fs::read_dir(dir) else {
-                looked.push(format!("{} (missing)", dir.display()));
-                continue;
-            };
             looked.push(dir.display().to_string());
-            let mut ptx: Vec<PathBuf> = read
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "ptx"))
-                .collect();
-            ptx.sort();
-            for p in ptx {
-                let Ok(text) = std::fs::read_to_string(&p) else { continue };
+            for (path, text) in ptx_files(dir) {
                 if !ptx_has_entry(&text, entry) {
                     continue;
                 }
-                let module = match cache.by_file.get(&p) {
+                let module = match cache.by_file.get(&path) {
                     Some(m) => Arc::clone(m),
                     None => {
-                        let m = Arc::new(load_image(&self.ctx, &p, &text)?);
-                        cache.by_file.insert(p.clone(), Arc::clone(&m));
+                        let m = Arc::new(load_image(&self.ctx, &path, &text)?);
+                        cache.by_file.insert(path.clone(), Arc::clone(&m));
                         m
                     }
                 };
-                cache.by_entry.insert(entry, Arc::clone(&module));
+                cache.by_entry.insert(entry.to_owned(), Arc::clone(&module));
                 return Ok(module);
             }
         }
@@ -153,6 +208,27 @@ impl CudaBackend {
             None,
         ))
     }
+}
+
+/// The `.ptx` files of `dir` with their text, sorted by path (none if the
+/// folder is missing).
+fn ptx_files(dir: &Path) -> Vec<(PathBuf, String)> {
+    let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut paths: Vec<PathBuf> =
+        read.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "ptx")).collect();
+    paths.sort();
+    paths.into_iter().filter_map(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t))).collect()
+}
+
+/// The names of the `.entry` functions PTX `text` defines.
+pub(crate) fn ptx_entries(text: &str) -> Vec<String> {
+    text.match_indices(".entry ")
+        .filter_map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            let end = rest.find(|c: char| c == '(' || c.is_whitespace())?;
+            (end > 0).then(|| rest[..end].to_owned())
+        })
+        .collect()
 }
 
 /// Whether PTX `text` defines `.entry <entry>(`.
@@ -178,12 +254,43 @@ fn load_image(ctx: &Context, ptx_path: &Path, ptx_text: &str) -> Result<Module, 
         .map_err(|e| start_error(format!("could not load {}", ptx_path.display()), Some(e)))
 }
 
-/// Mapped pinned memory as an actor block owner.
+/// Mapped pinned memory as an actor block owner; on drop the block goes
+/// back to the pool.
 struct MappedOwner {
-    _buf: MappedBuffer,
+    buf: Option<MappedBuffer>,
+    shared: Arc<Shared>,
 }
 
 impl MemoryOwner for MappedOwner {}
+
+impl Drop for MappedOwner {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            lock(&self.shared.pool).push(buf);
+        }
+    }
+}
+
+impl Shared {
+    /// A block of at least `bytes`: the smallest pooled one that fits, or a
+    /// new one.
+    fn block(&self, bytes: usize) -> Result<MappedBuffer, LaunchError> {
+        {
+            let mut pool = lock(&self.pool);
+            let best = pool.iter().enumerate().filter(|(_, b)| b.len() >= bytes).min_by_key(|(_, b)| b.len());
+            if let Some((i, _)) = best {
+                return Ok(pool.swap_remove(i));
+            }
+        }
+        MappedBuffer::new(&self.ctx, bytes).map_err(|e| {
+            if e.name == "CUDA_ERROR_OUT_OF_MEMORY" {
+                LaunchError::OutOfMemory { bytes }
+            } else {
+                start_error("could not allocate mapped host memory", Some(e))
+            }
+        })
+    }
+}
 
 impl BackendImpl for CudaBackend {
     fn kind(&self) -> BackendKind {
@@ -192,25 +299,21 @@ impl BackendImpl for CudaBackend {
 
     fn alloc_actor(&self, inbox_capacity: u32, outbox_capacity: u32) -> Result<ActorMemory, LaunchError> {
         let layout = ActorLayout::new(inbox_capacity, outbox_capacity)?;
-        let buf = MappedBuffer::new(&self.ctx, layout.total).map_err(|e| {
-            if e.name == "CUDA_ERROR_OUT_OF_MEMORY" {
-                LaunchError::OutOfMemory { bytes: layout.total }
-            } else {
-                start_error("could not allocate mapped host memory", Some(e))
-            }
-        })?;
+        let buf = self.shared.block(layout.total)?;
         if buf.device_addr() != buf.host_ptr() as u64 {
             return Err(start_error(
                 "mapped host memory has a device address different from its host address (no unified addressing)",
                 None,
             ));
         }
-        // SAFETY: a fresh, page-aligned (≥ 128) mapping of `layout.total`
-        // bytes that nothing else references yet.
+        // SAFETY: a page-aligned (≥ 128) mapping of at least `layout.total`
+        // bytes that nothing else references (new, or back in the pool after
+        // its actor was joined); `init` zeroes what it uses.
         let parts = unsafe { layout.init(buf.host_ptr()) };
-        // SAFETY: `parts` point into `buf`, initialised just above; the
-        // owner keeps `buf` alive as long as the ActorMemory.
-        Ok(unsafe { ActorMemory::from_parts(parts, Box::new(MappedOwner { _buf: buf })) })
+        let owner = MappedOwner { buf: Some(buf), shared: Arc::clone(&self.shared) };
+        // SAFETY: `parts` point into the buffer, initialised just above; the
+        // owner keeps it alive as long as the ActorMemory.
+        Ok(unsafe { ActorMemory::from_parts(parts, Box::new(owner)) })
     }
 
     fn start(
@@ -222,9 +325,9 @@ impl BackendImpl for CudaBackend {
         if !opts.block_size.is_multiple_of(32) {
             return Err(LaunchError::InvalidBlockSize(opts.block_size));
         }
-        let module = self.module_for(program.entry)?;
+        let module = self.shared.module_for(program.entry)?;
         let f = module.function(program.entry).map_err(|e| start_error("kernel entry lookup failed", Some(e)))?;
-        let stream = Stream::new(&self.ctx).map_err(|e| start_error("could not create a stream", Some(e)))?;
+        let stream = Stream::new(&self.shared.ctx).map_err(|e| start_error("could not create a stream", Some(e)))?;
         let p = mem.pointers();
         // Identity-mapped (checked in `alloc_actor`): host address = device address.
         let params = [p.control as u64, p.inbox as u64, p.outbox as u64, p.telemetry as u64];
@@ -301,6 +404,8 @@ mod tests {
         assert!(ptx_has_entry(ptx, "hello_kernel_2"));
         assert!(!ptx_has_entry(ptx, "hello"));
         assert!(!ptx_has_entry(ptx, "kernel"));
+        assert_eq!(ptx_entries(ptx), ["hello_kernel", "hello_kernel_2"]);
+        assert!(ptx_entries(".entry (").is_empty());
     }
 
     #[test]

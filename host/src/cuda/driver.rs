@@ -307,6 +307,10 @@ impl Drop for MappedBuffer {
 }
 
 /// A loaded module (PTX text or cubin).
+///
+/// Load modules, and look up their functions, before launching persistent
+/// kernels in the same context: loading code may need a context
+/// synchronisation, which a spinning persistent kernel never lets complete.
 pub struct Module {
     ctx: Context,
     module: sys::CUmodule,
@@ -348,6 +352,12 @@ impl Module {
         // SAFETY: the module is loaded and lives as long as the returned borrow.
         let f = unsafe { result::module::get_function(self.module, cname) }
             .map_err(|e| CudaError::from_driver("cuModuleGetFunction", e))?;
+        // Load the code now. Under lazy loading (the default since CUDA
+        // 12.2) a kernel is otherwise loaded at its first launch, which may
+        // need a context synchronisation, and that never completes while a
+        // persistent kernel of the context is spinning.
+        // SAFETY: `f` is a valid function of a loaded module.
+        check("cuFuncLoad", unsafe { sys::cuFuncLoad(f) })?;
         Ok(Function { f, _m: self })
     }
 }
