@@ -23,6 +23,11 @@ commands:
   gpu-bundle [--out DIR] [--arch sm_90]
         pack PTX, cubins, release test executables, examples and benchmark
         binaries into one folder (default target/gpu-bundle) for a GPU machine
+  bench-h100 [--arch sm_90] [--collect DIR] [-- ARGS...]
+        build the GPU bundle and, on a machine with a GPU, run the GPU
+        benchmark (bin/rk-bench-gpu ARGS) and copy its JSON and markdown to
+        benchmarks/results/; with --collect, only check and copy the files
+        a run on another machine wrote to DIR
   help
         this text";
 
@@ -57,6 +62,8 @@ pub enum Cmd {
         /// `--arch`.
         arch: String,
     },
+    /// `bench-h100`.
+    BenchH100(crate::bench::BenchOptions),
     /// `help`, `-h`, `--help`.
     Help,
 }
@@ -126,6 +133,24 @@ pub fn parse(args: &[String]) -> Result<Cmd> {
             crate::ptx::validate_arch(&arch)?;
             Ok(Cmd::GpuBundle { out, arch })
         }
+        "bench-h100" => {
+            let mut o = crate::bench::BenchOptions { collect: None, arch: DEFAULT_ARCH.into(), args: Vec::new() };
+            while let Some(arg) = rest.next() {
+                if arg == "--" {
+                    o.args = rest.by_ref().cloned().collect();
+                } else if let Some(v) = take_value(arg, "--collect", &mut rest)? {
+                    o.collect = Some(PathBuf::from(v));
+                } else if let Some(v) = take_value(arg, "--arch", &mut rest)? {
+                    o.arch = v;
+                } else {
+                    return Err(Error::Usage(format!(
+                        "unknown option `{arg}` for bench-h100 (pass benchmark arguments after --)"
+                    )));
+                }
+            }
+            crate::ptx::validate_arch(&o.arch)?;
+            Ok(Cmd::BenchH100(o))
+        }
         "doctor" | "test" | "help" | "-h" | "--help" => {
             if let Some(arg) = rest.next() {
                 return Err(Error::Usage(format!("{command} takes no arguments (got `{arg}`)")));
@@ -171,6 +196,15 @@ mod tests {
             Cmd::GpuBundle { out: Some("/tmp/b".into()), arch: "sm_90".into() }
         );
         assert_eq!(p(&["doctor"]).unwrap(), Cmd::Doctor);
+        assert_eq!(
+            p(&["bench-h100", "--collect", "out", "--", "--quick", "--out", "x"]).unwrap(),
+            Cmd::BenchH100(crate::bench::BenchOptions {
+                collect: Some("out".into()),
+                arch: "sm_90".into(),
+                args: vec!["--quick".into(), "--out".into(), "x".into()]
+            })
+        );
+        assert!(p(&["bench-h100", "--quick"]).is_err(), "benchmark flags go after --");
         assert_eq!(p(&["--help"]).unwrap(), Cmd::Help);
     }
 

@@ -89,6 +89,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             }
         }
         Cmd::Test => check::run_checks()?,
+        Cmd::BenchH100(opts) => xtask::bench::bench_h100(&Workspace::load()?, &opts)?,
         Cmd::GpuBundle { out, arch } => {
             bundle::gpu_bundle(&Workspace::load()?, &bundle::BundleOptions { out, arch })?;
         }
