@@ -42,7 +42,8 @@ use std::time::{Duration, Instant};
 /// | [`inbox_capacity`](LaunchOptions::inbox_capacity) | 1024 | slots of the H2K ring (power of two, 2 ..= 2^24) |
 /// | [`outbox_capacity`](LaunchOptions::outbox_capacity) | 1024 | slots of the K2H ring (power of two, 2 ..= 2^24) |
 /// | [`output_capacity`](LaunchOptions::output_capacity) | 1024 | outputs buffered on the host |
-/// | [`block_size`](LaunchOptions::block_size) | 32 | GPU threads per block (1 ..= 1024; the CPU backend ignores it) |
+/// | [`block_size`](LaunchOptions::block_size) | 32 | GPU threads per block (1 ..= 1024; CUDA: a multiple of 32; the CPU backend ignores it) |
+/// | [`cooperative`](LaunchOptions::cooperative) | no | CUDA: launch with `cuLaunchCooperativeKernel` (the CPU backend ignores it) |
 /// | [`request_timeout`](LaunchOptions::request_timeout) | 5 s | default timeout of `request` |
 /// | [`command_timeout`](LaunchOptions::command_timeout) | 5 s | wait for a command's acknowledgement (and for start-up) |
 /// | [`terminate_timeout`](LaunchOptions::terminate_timeout) | 30 s | wait for draining to finish in `terminate` |
@@ -53,6 +54,7 @@ pub struct LaunchOptions {
     pub(crate) outbox_capacity: u32,
     pub(crate) output_capacity: usize,
     pub(crate) block_size: u32,
+    pub(crate) cooperative: bool,
     pub(crate) request_timeout: Duration,
     pub(crate) command_timeout: Duration,
     pub(crate) terminate_timeout: Duration,
@@ -66,6 +68,7 @@ impl Default for LaunchOptions {
             outbox_capacity: 1024,
             output_capacity: 1024,
             block_size: 32,
+            cooperative: false,
             request_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(5),
             terminate_timeout: Duration::from_secs(30),
@@ -98,9 +101,20 @@ impl LaunchOptions {
         self
     }
 
-    /// GPU threads per block of the actor's kernel (1 ..= 1024).
+    /// GPU threads per block of the actor's kernel (1 ..= 1024; the CUDA
+    /// backend runs an actor on one full warp, so there it must be a
+    /// multiple of 32).
     pub fn block_size(mut self, threads: u32) -> Self {
         self.block_size = threads;
+        self
+    }
+
+    /// Launch the actor's kernel as a cooperative launch
+    /// (`cuLaunchCooperativeKernel`): the driver then guarantees that all of
+    /// its blocks are resident at once, or refuses the launch. The CPU
+    /// backend ignores it.
+    pub fn cooperative(mut self, cooperative: bool) -> Self {
+        self.cooperative = cooperative;
         self
     }
 

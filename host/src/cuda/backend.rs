@@ -334,7 +334,7 @@ impl BackendImpl for CudaBackend {
         // SAFETY: the entry made by `actor_kernel!` takes exactly these four
         // pointers; they point into mapped memory that the runtime keeps
         // alive until this execution is joined (BackendImpl::start contract).
-        unsafe { f.launch(&stream, 1, opts.block_size, &params, false) }
+        unsafe { f.launch(&stream, 1, opts.block_size, &params, opts.cooperative) }
             .map_err(|e| start_error(format!("could not launch `{}`", program.entry), Some(e)))?;
         Ok(Box::new(CudaExecution { stream, fault: Mutex::new(None), _module: module }))
     }
