@@ -34,6 +34,17 @@ pub const MAX_OUTPUTS_PER_MESSAGE: usize = 4;
 ///
 /// `Msg` and `Reply` must fit in an envelope payload (64 bytes); this is
 /// checked at compile time when the actor is instantiated in a loop.
+///
+/// ## Handlers run in lockstep on the GPU
+///
+/// Inside the persistent kernel the loop runs on the 32 lanes of one warp:
+/// every lane holds its own copy of the state, sees the same messages and
+/// calls `create` and `handle` with the same arguments; only lane 0's
+/// sends are written out (see [`Platform`](crate::Platform)). A handler
+/// must therefore be a deterministic function of its state, its message and
+/// its [`Context`] — which plain Rust over plain data is. It must not
+/// read or write memory behind raw pointers it got elsewhere, since each lane
+/// would do so.
 pub trait Actor: Sized {
     /// The message type id this actor accepts. Envelopes of any other type
     /// are dead letters.

@@ -12,8 +12,8 @@
 //!
 //! Everything that crosses host ↔ GPU is plain data: no `bool`, `char` or
 //! enum fields; operation codes are `u32` newtypes checked with `TryFrom`.
-//! Handlers use no formatting machinery and no floats: they run on a single
-//! GPU thread, where every byte of code and every register counts.
+//! Handlers use no formatting machinery and no floats: on the GPU they run on
+//! one warp in lockstep, where every byte of code and every register counts.
 #![no_std]
 #![cfg_attr(target_arch = "nvptx64", feature(abi_ptx))]
 
