@@ -63,17 +63,37 @@ pub(crate) fn system_time_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// What one idle round of [`backoff`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// A `spin_loop` hint.
+    Spin,
+    /// `thread::yield_now`.
+    Yield,
+    /// `thread::park_timeout` with this timeout.
+    Park(Duration),
+}
+
+/// The back-off policy (the module docs' table): what idle round
+/// `idle_rounds` does.
+fn backoff_step(idle_rounds: u32) -> Step {
+    if idle_rounds <= SPIN_ROUNDS {
+        Step::Spin
+    } else if idle_rounds <= YIELD_ROUNDS {
+        Step::Yield
+    } else {
+        let doublings = ((idle_rounds - YIELD_ROUNDS) / 32).min(8);
+        Step::Park(PARK_MIN.saturating_mul(1 << doublings).min(PARK_MAX))
+    }
+}
+
 /// The shared back-off of host polling loops (actor threads, the poller):
 /// spin, then yield, then park with a growing, capped timeout.
 pub(crate) fn backoff(idle_rounds: u32) {
-    if idle_rounds <= SPIN_ROUNDS {
-        std::hint::spin_loop();
-    } else if idle_rounds <= YIELD_ROUNDS {
-        thread::yield_now();
-    } else {
-        let doublings = ((idle_rounds - YIELD_ROUNDS) / 32).min(8);
-        let timeout = PARK_MIN.saturating_mul(1 << doublings).min(PARK_MAX);
-        thread::park_timeout(timeout);
+    match backoff_step(idle_rounds) {
+        Step::Spin => std::hint::spin_loop(),
+        Step::Yield => thread::yield_now(),
+        Step::Park(timeout) => thread::park_timeout(timeout),
     }
 }
 
@@ -207,17 +227,35 @@ impl Execution for CpuExecution {
 mod tests {
     use super::*;
 
+    /// The module docs' table, in its own numbers (so the table and the
+    /// constants cannot drift apart): spin for rounds 1..=16, yield for
+    /// 17..=2048, then park 20 µs doubling every 32 rounds up to 200 µs.
     #[test]
-    fn backoff_timeouts_capped() {
-        // The last phase parks; a pending unpark token makes it return at once.
-        thread::current().unpark();
-        let t = Instant::now();
-        backoff(YIELD_ROUNDS + 1);
-        assert!(t.elapsed() < Duration::from_millis(50));
-        // Deep idle parks at most PARK_MAX (plus scheduling slack).
-        let t = Instant::now();
-        backoff(u32::MAX);
-        assert!(t.elapsed() < Duration::from_millis(50));
+    fn backoff_policy_spins_then_yields_then_parks_with_doubling_capped_timeouts() {
+        let us = Duration::from_micros;
+        for round in 1..=16 {
+            assert_eq!(backoff_step(round), Step::Spin, "round {round}");
+        }
+        for round in 17..=2048 {
+            assert_eq!(backoff_step(round), Step::Yield, "round {round}");
+        }
+        // Each park tier, sampled at its first round.
+        let tiers: Vec<Step> = (0..6).map(|k| backoff_step(2049 + 32 * k)).collect();
+        let parks = [20, 40, 80, 160, 200, 200].map(|t| Step::Park(us(t)));
+        assert_eq!(tiers, parks);
+        // Every round from the first park on: never shorter than the round
+        // before, never outside 20 ..= 200 µs, doubling at most each step.
+        let mut last = us(20);
+        for round in 2049..=4096 {
+            let Step::Park(t) = backoff_step(round) else { panic!("round {round} does not park") };
+            assert!(t >= last && t <= last * 2, "round {round}: {t:?} after {last:?}");
+            assert!((us(20)..=us(200)).contains(&t), "round {round}: {t:?}");
+            last = t;
+        }
+        assert_eq!(last, us(200), "the cap is reached");
+        // No overflow and still capped however long the actor idles.
+        assert_eq!(backoff_step(u32::MAX), Step::Park(us(200)));
+        assert_eq!(backoff_step(u32::MAX - 1), Step::Park(us(200)));
     }
 
     #[test]
