@@ -70,8 +70,9 @@ pub enum LaunchError {
     /// The output buffer must hold at least one output.
     #[error("output capacity must be at least 1")]
     InvalidOutputCapacity,
-    /// Block sizes are 1 to 1024 threads.
-    #[error("block size {0} is outside 1..=1024")]
+    /// Block sizes are 1 to 1024 threads, and a multiple of 32 on the CUDA
+    /// backend (an actor runs on one full warp).
+    #[error("invalid block size {0}: 1..=1024 threads, and a multiple of 32 on the CUDA backend")]
     InvalidBlockSize(u32),
     /// Actor ids ran out (2^32 - 2 launches in one runtime).
     #[error("actor ids are exhausted")]

@@ -141,7 +141,9 @@ run_all() {
     name="$(basename "$exe")"
     echo
     echo "== $name"
-    if "$exe" --include-ignored --test-threads=1; then
+    # A stuck kernel must not stall the whole run: each executable gets
+    # ${RK_TEST_TIMEOUT:-600} s (timeout exits 124 when it fires).
+    if timeout "${RK_TEST_TIMEOUT:-600}" "$exe" --include-ignored --test-threads=1; then
       passed=$((passed + 1))
     else
       failed=$((failed + 1))
