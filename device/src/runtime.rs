@@ -117,6 +117,14 @@ impl<A: Actor, P: Platform> Loop<A, P> {
         match self.state.transition(to) {
             Ok(s) => {
                 self.state = s;
+                // Outputs already written become visible before the new
+                // state does: a host that sees Failed or Terminated drains
+                // the outbox and then fails what is still pending, so a
+                // reply written before the change (e.g. the error reply of
+                // a crashing request) must not arrive after it.
+                if self.outbox.has_deferred() {
+                    self.end_batch();
+                }
                 if P::is_writer() {
                     // SAFETY: see cb_field; the host only reads `state`.
                     unsafe { sys::store_release_u32(cb_field!(self, state), s.as_u32()) };
