@@ -308,7 +308,10 @@ impl<A: Actor, P: Platform> Loop<A, P> {
                 return;
             }
         }
-        self.tel.record(done.saturating_sub(env.header.hlc.physical));
+        // Service time on the actor's own clock: the sender's stamp comes from
+        // another clock (the host's, on the GPU backend), so `done - stamp`
+        // would measure clock offset as much as latency.
+        self.tel.record(done.saturating_sub(now));
         if let Err(fault) = result {
             self.cb_fail += 1;
             self.tel.errors += 1;

@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // it is final.
     let t = hello.telemetry();
     println!(
-        "telemetry: {} messages processed, mean latency {} ns, max {} ns",
+        "telemetry: {} messages processed, mean service time {} ns, max {} ns",
         t.messages_processed,
         t.mean_latency_ns(),
         t.max_latency_ns

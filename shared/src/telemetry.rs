@@ -4,8 +4,11 @@ use bytemuck::{Pod, Zeroable};
 
 /// Latency and throughput counters of one actor (64 bytes, 64-aligned).
 ///
-/// Latencies are measured by the actor loop from the envelope's HLC physical
-/// stamp to the moment the handler returned, in the actor's clock.
+/// Latencies are service times: from the moment the actor loop starts on a
+/// message to the moment its handler returned,
+/// both read from the actor's own clock (`%globaltimer` on the GPU). They do
+/// not include queueing or transport: a sender's stamp comes from another
+/// clock, and the difference would mix in the offset between the clocks.
 #[repr(C, align(64))]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct TelemetryBuffer {
