@@ -515,19 +515,21 @@ impl<M: RingMemory> Consumer<M> {
         self.head += n as u64;
     }
 
-    /// The warp-wide peek: lane `l` of `P::LANES` acquire-loads the sequence
-    /// word of position `head + l`; a ballot finds how many consecutive
-    /// positions are ready (`n`); lane `l < n` then copies its slot into
-    /// `mine` (its own acquire orders that read). All lanes must call it
-    /// together. Returns `n`; envelope `j` is then
+    /// The warp-wide peek: lane `l < probe` (of `P::LANES`) acquire-loads
+    /// the sequence word of position `head + l`; a ballot finds how many
+    /// consecutive positions are ready (`n`); lane `l < n` then copies its
+    /// slot into `mine` (its own acquire orders that read). All lanes must
+    /// call it together. Returns `n`; envelope `j` is then
     /// [`lane_envelope`]`::<P>(mine, j)`. Nothing is taken until
-    /// [`Consumer::consume`].
+    /// [`Consumer::consume`]. An idle actor probes one slot per poll instead
+    /// of 32, to keep its reads of host memory few.
     #[inline(always)]
-    pub fn peek_lanes<P: Platform>(&self, mine: &mut Envelope) -> usize {
+    pub fn peek_lanes<P: Platform>(&self, mine: &mut Envelope, probe: u32) -> usize {
         let lane = P::lane() as u64;
         let pos = self.head + lane;
-        let ready =
-            lane < self.capacity as u64 && is_ready(self.mem.load_seq_acquire(slot_index(pos, self.capacity)), pos);
+        let ready = lane < probe as u64
+            && lane < self.capacity as u64
+            && is_ready(self.mem.load_seq_acquire(slot_index(pos, self.capacity)), pos);
         let n = (!P::ballot(ready)).trailing_zeros().min(P::LANES) as usize;
         if (lane as usize) < n {
             // SAFETY: we are the only consumer (all lanes act as one); this

@@ -404,6 +404,8 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
     let mut idle_rounds = 0u32;
     let mut busy_rounds = COMMAND_POLL_BUSY_ROUNDS;
     let mut batches_unpublished = 0u32;
+    // Lanes that probe the inbox: one while idle, all after a hit.
+    let mut probe = 1u32;
     loop {
         if idle_rounds.is_multiple_of(COMMAND_POLL_IDLE_ROUNDS) || busy_rounds >= COMMAND_POLL_BUSY_ROUNDS {
             busy_rounds = 0;
@@ -415,14 +417,19 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
         }
         let mut n = 0;
         if serving {
+            // A batch goes on only while peeks come back full: after a
+            // partial one the inbox is (nearly) empty, and ending the batch
+            // at once publishes the replies one PCIe read earlier.
             'batch: while n < BATCH {
                 if P::LANES > 1 {
                     // Warp: lane l reads the l-th ready slot; every lane
                     // then handles each message in order.
-                    let k = lp.inbox.peek_lanes::<P>(&mut prefetch[0]);
+                    let k = lp.inbox.peek_lanes::<P>(&mut prefetch[0], probe);
                     if k == 0 {
+                        probe = 1;
                         break;
                     }
+                    probe = P::LANES;
                     // Each lane checks the slot it read, all at once.
                     let mine = if (P::lane() as usize) < k { verdict::<A>(&prefetch[0]) } else { 0 };
                     for j in 0..k {
@@ -434,6 +441,9 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
                         if lp.state != LifecycleState::ACTIVE && lp.state != LifecycleState::DRAINING {
                             break 'batch;
                         }
+                    }
+                    if k < P::LANES as usize {
+                        break;
                     }
                 } else {
                     let k = lp.inbox.peek_batch(&mut prefetch);
@@ -449,6 +459,9 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
                             // in the ring for the next incarnation (or the host).
                             break 'batch;
                         }
+                    }
+                    if k < PREFETCH {
+                        break;
                     }
                 }
             }

@@ -308,7 +308,7 @@ fn consume(ring: LoomRing, messages: u64, reader: Reader, release: Release, rele
                 }
             }
             Reader::Lanes => {
-                let k = c.peek_lanes::<OneLane>(&mut buf[0]);
+                let k = c.peek_lanes::<OneLane>(&mut buf[0], 1);
                 assert!(k <= 1, "one lane peeks at most one slot");
                 if k == 1 {
                     check_message(&lane_envelope::<OneLane>(&buf[0], 0), next);
