@@ -69,6 +69,12 @@ pub fn collect(dir: &Path, results: &Path) -> Result<Vec<PathBuf>> {
         }
         let to = results.join(name);
         fs::copy(&from, &to).map_err(Error::io(format!("copying {} to {}", from.display(), to.display())))?;
+        // Copies keep the source's mode; results fetched from a GPU machine
+        // may be read-only.
+        let mut perms = fs::metadata(&to).map_err(Error::io(format!("reading {}", to.display())))?.permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(&to, perms).map_err(Error::io(format!("making {} writable", to.display())))?;
         copied.push(to);
     }
     println!("collected results of {device}:");
