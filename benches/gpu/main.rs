@@ -17,9 +17,9 @@
 //!
 //! Results go to `<out>/gpu-bench.json` and `<out>/gpu-bench.md`.
 //!
-//! Sections 1–4 and 6 drive the rings from one host thread with the
+//! Sections 1–5 drive the rings from one host thread with the
 //! protocol endpoints of `ringkernel-device` (what the runtime's poller
-//! does, minus the async plumbing); section 5 measures what a user of
+//! does, minus the async plumbing); section 6 measures what a user of
 //! `ringkernel` sees through `KernelHandle::request`.
 
 mod stats;
@@ -390,7 +390,7 @@ impl Drop for CpuEcho {
     }
 }
 
-/// Section 5: round trips and pipelined requests through the public API.
+/// Section 6: round trips and pipelined requests through the public API.
 async fn api_round_trips(backend: ringkernel::Backend, iters: usize, secs: f64) -> Res<(Summary, f64)> {
     use ringkernel::{LaunchOptions, RingKernel};
     let rk = RingKernel::builder().backend(backend).build().await?;
@@ -497,7 +497,7 @@ fn main() {
 fn run() -> Res<()> {
     let cfg = Config::from_args()?;
     // SAFETY: no other thread exists yet; the runtime's CUDA backend (section
-    // 5) finds the kernels through this variable.
+    // 6) finds the kernels through this variable.
     unsafe { std::env::set_var("RINGKERNEL_PTX_DIR", &cfg.ptx_dir) };
     std::fs::create_dir_all(&cfg.out)?;
     let ctx = Context::new(0)?;
@@ -668,7 +668,7 @@ fn run() -> Res<()> {
     rep.section("pipelined", format!("[{}]", js_rows.join(",")), &md);
     cpu.stop()?;
 
-    // 6. sustained
+    // 5. sustained
     let w = 256;
     let rss0 = rss_kib();
     let (free0, _) = ringkernel::cuda::driver::mem_info(&ctx)?;
@@ -691,7 +691,7 @@ fn run() -> Res<()> {
             samples.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(",")
         ),
         &format!(
-            "## 6. Sustained pipelined run (W = {w}, {} s)\n\n| mean | CV of per-second samples | min | max | host RSS start → end | GPU free memory start → end |\n| --- | --- | --- | --- | --- | --- |\n| {:.2} M/s | {:.3} % | {:.2} M/s | {:.2} M/s | {} → {} KiB | {} → {} MiB |\n",
+            "## 5. Sustained pipelined run (W = {w}, {} s)\n\n| mean | CV of per-second samples | min | max | host RSS start → end | GPU free memory start → end |\n| --- | --- | --- | --- | --- | --- |\n| {:.2} M/s | {:.3} % | {:.2} M/s | {:.2} M/s | {} → {} KiB | {} → {} MiB |\n",
             cfg.sustained_secs, mean / 1e6, cv * 100.0,
             samples.iter().cloned().fold(f64::INFINITY, f64::min) / 1e6,
             samples.iter().cloned().fold(0.0, f64::max) / 1e6,
@@ -702,10 +702,10 @@ fn run() -> Res<()> {
     // loading code may wait for a context synchronisation.
     gpu.stop()?;
 
-    // 5. through the public API
+    // 6. through the public API
     let trt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let mut md = String::from(
-        "## 5. Through the public API (`KernelHandle::request`, tokio, 2 worker threads)\n\nThe same `Echo` actor launched with `RingKernel::launch`; replies reach the awaiting task through the runtime's poller thread.\n\n| backend | request p50 | p90 | p99 | p99.9 | pipelined (256 in flight) |\n| --- | --- | --- | --- | --- | --- |\n",
+        "## 6. Through the public API (`KernelHandle::request`, tokio, 2 worker threads)\n\nThe same `Echo` actor launched with `RingKernel::launch`; replies reach the awaiting task through the runtime's poller thread.\n\n| backend | request p50 | p90 | p99 | p99.9 | pipelined (256 in flight) |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     let mut js_rows = vec![];
     for backend in [ringkernel::Backend::Cuda, ringkernel::Backend::Cpu] {
