@@ -1,6 +1,9 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first
-//! failure: formatting, clippy, the workspace tests, then the PTX build with
-//! ptxas validation and `--deny-spills`.
+//! failure: formatting, clippy, the workspace tests, the loom model of the
+//! ring protocol, the shared crate under Miri, then the PTX build with ptxas
+//! validation and `--deny-spills`. The loom and Miri steps build into their
+//! own target folders (`target/loom`, `target/miri`) so that their flags do
+//! not invalidate the main build.
 
 use std::time::{Duration, Instant};
 
@@ -12,14 +15,41 @@ use crate::tools::{self, Workspace};
 enum Step {
     /// `cargo ARGS...`, output to the terminal.
     Cargo(&'static [&'static str]),
+    /// `cargo ARGS...` with extra environment and its own target folder.
+    CargoEnv {
+        /// What the step is, for the summary.
+        label: &'static str,
+        /// Arguments after `cargo`.
+        args: &'static [&'static str],
+        /// Folder under `target/`.
+        target: &'static str,
+        /// Extra environment.
+        env: &'static [(&'static str, &'static str)],
+    },
     /// `build-ptx` of the default crates, ptxas required, spills denied.
     BuildPtx,
 }
 
-const STEPS: [Step; 4] = [
+const STEPS: [Step; 6] = [
     Step::Cargo(&["fmt", "--all", "--check"]),
     Step::Cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
     Step::Cargo(&["test", "--workspace"]),
+    Step::CargoEnv {
+        label: "loom model of the ring protocol",
+        args: &["test", "-p", "ringkernel-device", "--test", "loom_ring", "--release"],
+        target: "loom",
+        env: &[("RUSTFLAGS", "--cfg loom")],
+    },
+    Step::CargoEnv {
+        label: "ringkernel-shared under Miri (8 proptest cases)",
+        args: &["miri", "test", "-p", "ringkernel-shared"],
+        target: "miri",
+        env: &[
+            ("PROPTEST_CASES", "8"),
+            ("PROPTEST_DISABLE_FAILURE_PERSISTENCE", "1"),
+            ("MIRIFLAGS", "-Zmiri-env-forward=PROPTEST_CASES -Zmiri-env-forward=PROPTEST_DISABLE_FAILURE_PERSISTENCE"),
+        ],
+    },
     Step::BuildPtx,
 ];
 
@@ -27,6 +57,7 @@ impl Step {
     fn name(&self) -> String {
         match self {
             Step::Cargo(args) => format!("cargo {}", args.join(" ")),
+            Step::CargoEnv { label, args, .. } => format!("{label}: cargo {}", args.join(" ")),
             Step::BuildPtx => "build-ptx (default crates, ptxas, --deny-spills)".into(),
         }
     }
@@ -34,6 +65,12 @@ impl Step {
     fn run(&self) -> Result<()> {
         match self {
             Step::Cargo(args) => tools::run_streamed(&self.name(), tools::cargo().args(*args)),
+            Step::CargoEnv { args, target, env, .. } => {
+                let dir = Workspace::load()?.target_dir.join(target);
+                let mut cmd = tools::cargo();
+                cmd.args(*args).env("CARGO_TARGET_DIR", dir).envs(env.iter().copied());
+                tools::run_streamed(&self.name(), &mut cmd)
+            }
             Step::BuildPtx => {
                 let opts = BuildOptions { ptxas: PtxasMode::Require, deny_spills: true, ..BuildOptions::default() };
                 ptx::build_ptx(&Workspace::load()?, &opts).map(drop)
