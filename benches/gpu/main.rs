@@ -390,6 +390,119 @@ impl Drop for CpuEcho {
     }
 }
 
+/// Rings of `slot_bytes`-byte slots for `ringkernel_slot_echo`.
+struct SlotRings {
+    mem: MappedBuffer,
+    slot: usize,
+    cap: u32,
+    out_off: usize,
+}
+
+impl SlotRings {
+    fn new(ctx: &Context, slot_bytes: u32, cap: u32) -> Res<Self> {
+        let ring = ring_bytes(cap, slot_bytes);
+        let mem = MappedBuffer::new(ctx, 2 * ring)?;
+        let h = RingHeader::new(cap, slot_bytes)?;
+        // SAFETY: fresh zeroed mapping of two rings; headers at 0 and `ring`.
+        unsafe {
+            (mem.host_ptr() as *mut RingHeader).write(h);
+            (mem.host_ptr().add(ring) as *mut RingHeader).write(h);
+        }
+        Ok(Self { mem, slot: slot_bytes as usize, cap, out_off: ring })
+    }
+    fn header(&self, out: bool) -> *mut RingHeader {
+        // SAFETY: both headers are inside the mapping.
+        unsafe { self.mem.host_ptr().add(if out { self.out_off } else { 0 }) as *mut RingHeader }
+    }
+    fn slot_ptr(&self, out: bool, pos: u64) -> *mut u64 {
+        let i = (pos & (self.cap as u64 - 1)) as usize;
+        // SAFETY: slot i of a ring of `cap` slots, after its 256-byte header.
+        unsafe { (self.header(out) as *mut u8).add(256 + i * self.slot) as *mut u64 }
+    }
+}
+
+/// Pipelined echoes through `ringkernel_slot_echo` with at most `window`
+/// in flight for `secs`; returns messages per second. The kernel must be
+/// running on `r`. Checks every echo's first data word and last word.
+fn slot_pipelined(r: &SlotRings, pos: &mut (u64, u64, u64), window: usize, secs: f64) -> Res<f64> {
+    let words = r.slot / 8;
+    let (sent, recv, in_head) = (&mut pos.0, &mut pos.1, &mut pos.2);
+    let start = *recv;
+    let t = Instant::now();
+    let limit = Duration::from_secs_f64(secs);
+    let mut spins = 0u32;
+    loop {
+        while *sent - *recv < window as u64 {
+            if *sent - *in_head >= r.cap as u64 {
+                // SAFETY: header valid; head is only accessed atomically.
+                *in_head = unsafe { sys::load_acquire_u64(&raw const (*r.header(false)).head) };
+                if *sent - *in_head >= r.cap as u64 {
+                    break;
+                }
+            }
+            let p = r.slot_ptr(false, *sent);
+            // SAFETY: the slot is free (checked against head); words 1.. are
+            // ours until the release store of word 0.
+            unsafe {
+                for w in 1..words {
+                    p.add(w).write_volatile(*sent ^ w as u64);
+                }
+                sys::store_release_u64(p, *sent + 1);
+            }
+            *sent += 1;
+        }
+        let mut got = 0;
+        loop {
+            let p = r.slot_ptr(true, *recv);
+            // SAFETY: slot inside the outbox; seq accessed atomically, the
+            // rest read after the acquire.
+            let ok = unsafe {
+                if sys::load_acquire_u64(p) != *recv + 1 {
+                    break;
+                }
+                p.add(1).read_volatile() == *recv ^ 1 && p.add(words - 1).read_volatile() == *recv ^ (words as u64 - 1)
+            };
+            if !ok {
+                return Err(format!("slot echo {} came back corrupted ({}-byte slots)", *recv, r.slot).into());
+            }
+            *recv += 1;
+            got += 1;
+        }
+        if got > 0 {
+            // SAFETY: header valid; the host owns the outbox head.
+            unsafe { sys::store_release_u64(&raw mut (*r.header(true)).head, *recv) };
+        }
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(256) && t.elapsed() >= limit {
+            break;
+        }
+    }
+    while *recv < *sent {
+        let p = r.slot_ptr(true, *recv);
+        // SAFETY: as above.
+        if unsafe { sys::load_acquire_u64(p) } == *recv + 1 {
+            *recv += 1;
+            // SAFETY: as above.
+            unsafe { sys::store_release_u64(&raw mut (*r.header(true)).head, *recv) };
+        }
+    }
+    Ok((*recv - start) as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Stop `ringkernel_slot_echo`: send the stop slot and wait for the kernel.
+fn slot_stop(r: &SlotRings, pos: &mut (u64, u64, u64), stream: &Stream) -> Res<()> {
+    let p = r.slot_ptr(false, pos.0);
+    // SAFETY: every earlier message was echoed and released, so the slot is free.
+    unsafe {
+        p.add(1).write_volatile(ringkernel_device::kernels::SLOT_ECHO_STOP);
+        sys::store_release_u64(p, pos.0 + 1);
+    }
+    if !stream.wait_idle(Duration::from_secs(10))? {
+        return Err("ringkernel_slot_echo did not stop within 10 s".into());
+    }
+    Ok(())
+}
+
 /// Section 6: round trips and pipelined requests through the public API.
 async fn api_round_trips(backend: ringkernel::Backend, iters: usize, secs: f64) -> Res<(Summary, f64)> {
     use ringkernel::{LaunchOptions, RingKernel};
@@ -667,6 +780,41 @@ fn run() -> Res<()> {
     }
     rep.section("pipelined", format!("[{}]", js_rows.join(",")), &md);
     cpu.stop()?;
+
+    // 4b. the rings alone, by slot size (the actor envelope is 128 bytes)
+    let slot_echo = module.function("ringkernel_slot_echo")?;
+    let sizes = [64u32, 128, 256, 1024];
+    let windows = [1usize, 32, 1024];
+    let mut md = String::from(
+        "## 4b. The rings alone by message size: pipelined echoes through `ringkernel_slot_echo`\n\nNo actor: warp 0 of a persistent kernel echoes each slot (sequence word + data) from the H2K ring to the K2H ring with the actor loop's protocol (per-lane acquire loads, up to 32 slots per peek, one release fence per batch). Every echo is checked. Messages per second by slot size and window; W = 1 is also given as a round-trip time.\n\n| slot bytes | W = 1 | round trip (W = 1) | W = 32 | W = 1024 | GB/s each way at W = 1024 |\n| --- | --- | --- | --- | --- | --- |\n",
+    );
+    let mut js_rows = vec![];
+    for &size in &sizes {
+        let rings = SlotRings::new(&ctx, size, RING_CAP)?;
+        let d = rings.mem.device_addr();
+        // SAFETY: the entry takes (inbox, outbox, slot_bytes); both rings are
+        // in `rings`, which outlives the kernel (stopped below).
+        unsafe { slot_echo.launch(&stream, 1, 32, &[d, d + rings.out_off as u64, size as u64], false)? };
+        let mut pos = (0u64, 0u64, 0u64);
+        slot_pipelined(&rings, &mut pos, 1, cfg.tput_secs / 4.0)?;
+        let rates: Vec<f64> =
+            windows.iter().map(|&w| slot_pipelined(&rings, &mut pos, w, cfg.tput_secs)).collect::<Res<_>>()?;
+        slot_stop(&rings, &mut pos, &stream)?;
+        let _ = writeln!(
+            md,
+            "| {size} | {:.3} M/s | {} | {:.2} M/s | {:.2} M/s | {:.2} |",
+            rates[0] / 1e6,
+            ns(1e9 / rates[0]),
+            rates[1] / 1e6,
+            rates[2] / 1e6,
+            rates[2] * size as f64 / 1e9
+        );
+        js_rows.push(format!(
+            "{{\"slot_bytes\":{size},\"w1_msgs_per_s\":{:.0},\"w32_msgs_per_s\":{:.0},\"w1024_msgs_per_s\":{:.0}}}",
+            rates[0], rates[1], rates[2]
+        ));
+    }
+    rep.section("pipelined_by_slot_size", format!("[{}]", js_rows.join(",")), &md);
 
     // 5. sustained
     let w = 256;

@@ -62,3 +62,124 @@ pub unsafe extern "ptx-kernel" fn ringkernel_batch_echo(
         crate::atomic::block::write16(&env as *const _ as *const [u64; 2], output.add(i as usize) as *mut [u64; 2], 8)
     };
 }
+
+/// First data word that tells [`ringkernel_slot_echo`] to stop (after
+/// echoing that slot).
+pub const SLOT_ECHO_STOP: u64 = u64::MAX;
+
+/// Transport baseline for message sizes other than the actor envelope: warp
+/// 0 echoes every slot of `inbox` into `outbox` (both rings of
+/// `slot_bytes`-byte slots, a multiple of 16, laid out as
+/// [`ringkernel_shared::ring`] says, the sequence word first), up to 32 slots
+/// per PCIe round trip, with the protocol the actor loop uses: per-lane
+/// acquire loads of the sequence words, one release fence per batch. No
+/// actor runs: this measures the rings alone. A slot whose first data word
+/// (bytes 8..16) is [`SLOT_ECHO_STOP`] is echoed, then the kernel returns.
+///
+/// # Safety
+/// Both rings are valid for the launch; the kernel is their only consumer
+/// (`inbox`) and producer (`outbox`).
+#[cfg(target_arch = "nvptx64")]
+#[unsafe(no_mangle)]
+pub unsafe extern "ptx-kernel" fn ringkernel_slot_echo(
+    inbox: *mut ringkernel_shared::RingHeader,
+    outbox: *mut ringkernel_shared::RingHeader,
+    slot_bytes: u32,
+) {
+    use crate::Platform;
+    use crate::atomic::{block, sys};
+    use crate::platform::gpu::{Gpu, is_actor_warp, sync_warp};
+    use ringkernel_shared::ring::{has_room, is_ready, ready_seq, slot_index};
+
+    if !is_actor_warp() {
+        return;
+    }
+    let lane = Gpu::lane() as u64;
+    // SAFETY: the rings' headers are valid (contract); capacity is set by
+    // the host before launch.
+    let (cap_in, cap_out) = unsafe {
+        (sys::load_relaxed_u32(&raw const (*inbox).capacity), sys::load_relaxed_u32(&raw const (*outbox).capacity))
+    };
+    let in_slots = inbox.wrapping_add(1) as *mut u8;
+    let out_slots = outbox.wrapping_add(1) as *mut u8;
+    let slot = |base: *mut u8, pos: u64, cap: u32| base.wrapping_add(slot_index(pos, cap) * slot_bytes as usize);
+    let blocks = (slot_bytes / 16) as u64;
+    let (mut head, mut tail, mut out_head) = (0u64, 0u64, 0u64);
+    loop {
+        let pos = head + lane;
+        // SAFETY: the slot is inside the inbox (contract); seq words are
+        // only accessed atomically.
+        let ready = lane < cap_in as u64
+            && is_ready(unsafe { sys::load_acquire_u64(slot(in_slots, pos, cap_in) as *const u64) }, pos);
+        let n = (!Gpu::ballot(ready)).trailing_zeros().min(32) as u64;
+        if n == 0 {
+            continue;
+        }
+        // Room for n echoes (re-read the host's head only when needed).
+        while !has_room(tail + n - 1, out_head, cap_out) {
+            // SAFETY: header valid; head only accessed atomically.
+            out_head = unsafe { sys::load_acquire_u64(&raw const (*outbox).head) };
+        }
+        // Every lane acquired its own slot; the warp barrier orders those
+        // acquires before every lane's copies below.
+        sync_warp();
+        // The n slots' 16-byte blocks, flattened (slot j, block b) -> j *
+        // blocks + b, shared round-robin by the lanes; each lane issues 8
+        // independent loads before it stores any, so a round of 256 blocks
+        // costs about one PCIe round trip.
+        let total = n * blocks;
+        let src_of = |i: u64| slot(in_slots, head + i / blocks, cap_in).wrapping_add(16 * (i % blocks) as usize);
+        let dst_of = |i: u64| slot(out_slots, tail + i / blocks, cap_out).wrapping_add(16 * (i % blocks) as usize);
+        let mut stop = false;
+        let mut base = 0u64;
+        while base < total {
+            let idx: [u64; 8] = core::array::from_fn(|k| base + lane + 32 * k as u64);
+            let vals: [[u64; 2]; 8] = core::array::from_fn(|k| {
+                let mut v = [[0u64; 2]; 1];
+                if idx[k] < total {
+                    // SAFETY: the block lies in a published inbox slot (its
+                    // seq was acquired by some lane; the barrier above
+                    // orders that before this load).
+                    unsafe { block::read16_weak(src_of(idx[k]) as *const [u64; 2], v.as_mut_ptr(), 1) };
+                }
+                v[0]
+            });
+            for k in 0..8 {
+                let i = idx[k];
+                if i >= total {
+                    continue;
+                }
+                let dst = dst_of(i);
+                if i % blocks == 0 {
+                    stop |= vals[k][1] == SLOT_ECHO_STOP;
+                    // Block 0 minus the sequence word, stored after the fence.
+                    // SAFETY: the out slot is free (room checked above).
+                    unsafe { core::ptr::write_volatile((dst as *mut u64).add(1), vals[k][1]) };
+                } else {
+                    // SAFETY: as above.
+                    unsafe { block::write16(&vals[k], dst as *mut [u64; 2], 1) };
+                }
+            }
+            base += 256;
+        }
+        let stop = Gpu::ballot(stop) != 0;
+        // All lanes' copies, then one release fence, then the sequence words.
+        sync_warp();
+        sys::fence_release();
+        if lane < n {
+            // SAFETY: out slot of position tail + lane, written above.
+            unsafe {
+                sys::store_relaxed_u64(slot(out_slots, tail + lane, cap_out) as *mut u64, ready_seq(tail + lane))
+            };
+        }
+        head += n;
+        tail += n;
+        if lane == 0 {
+            // SAFETY: header valid; the host reads head atomically.
+            unsafe { sys::store_relaxed_u64(&raw mut (*inbox).head, head) };
+        }
+        if stop {
+            return;
+        }
+    }
+}

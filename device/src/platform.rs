@@ -62,6 +62,15 @@ pub mod gpu {
         unsafe { core::arch::nvptx::_thread_idx_x() < 32 && core::arch::nvptx::_block_idx_x() == 0 }
     }
 
+    /// `bar.warp.sync` over the whole warp: all lanes wait for each other,
+    /// and memory accesses before it (of any lane) are ordered before
+    /// accesses after it (of any lane).
+    #[inline(always)]
+    pub fn sync_warp() {
+        // SAFETY: all 32 lanes of the warp execute this together.
+        unsafe { asm!("bar.warp.sync -1;", options(nostack)) };
+    }
+
     impl super::Platform for Gpu {
         const LANES: u32 = 32;
 
