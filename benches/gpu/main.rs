@@ -477,7 +477,11 @@ fn slot_pipelined(r: &SlotRings, pos: &mut (u64, u64, u64), window: usize, secs:
             break;
         }
     }
+    let drain_deadline = Instant::now() + Duration::from_secs(10);
     while *recv < *sent {
+        if Instant::now() > drain_deadline {
+            return Err(format!("slot echo: {} echoes still missing after 10 s", *sent - *recv).into());
+        }
         let p = r.slot_ptr(true, *recv);
         // SAFETY: as above.
         if unsafe { sys::load_acquire_u64(p) } == *recv + 1 {
@@ -619,6 +623,10 @@ fn run() -> Res<()> {
     let empty = module.function("ringkernel_empty")?;
     let batch = module.function("ringkernel_batch_echo")?;
     let echo = module.function("ringkernel_echo")?;
+    // Every function is looked up (and so loaded) before the first
+    // persistent kernel starts: loading code later could wait for a context
+    // synchronisation that a spinning kernel never lets finish.
+    let slot_echo = module.function("ringkernel_slot_echo")?;
     let stream = Stream::new(&ctx)?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let mut rep = Report { json: vec![], md: String::new() };
@@ -782,7 +790,6 @@ fn run() -> Res<()> {
     cpu.stop()?;
 
     // 4b. the rings alone, by slot size (the actor envelope is 128 bytes)
-    let slot_echo = module.function("ringkernel_slot_echo")?;
     let sizes = [64u32, 128, 256, 1024];
     let windows = [1usize, 32, 1024];
     let mut md = String::from(
