@@ -17,9 +17,9 @@
 //!
 //! Results go to `<out>/gpu-bench.json` and `<out>/gpu-bench.md`.
 //!
-//! Sections 1–5 drive the rings from one host thread with the
+//! Sections 1–6 drive the rings from one host thread with the
 //! protocol endpoints of `ringkernel-device` (what the runtime's poller
-//! does, minus the async plumbing); section 6 measures what a user of
+//! does, minus the async plumbing); section 7 measures what a user of
 //! `ringkernel` sees through `KernelHandle::request`.
 
 mod stats;
@@ -507,7 +507,7 @@ fn slot_stop(r: &SlotRings, pos: &mut (u64, u64, u64), stream: &Stream) -> Res<(
     Ok(())
 }
 
-/// Section 6: round trips and pipelined requests through the public API.
+/// Section 7: round trips and pipelined requests through the public API.
 async fn api_round_trips(backend: ringkernel::Backend, iters: usize, secs: f64) -> Res<(Summary, f64)> {
     use ringkernel::{LaunchOptions, RingKernel};
     let rk = RingKernel::builder().backend(backend).build().await?;
@@ -611,11 +611,30 @@ fn main() {
     }
 }
 
+/// What the benchmark is doing, for the watchdog.
+static PHASE: std::sync::Mutex<&'static str> = std::sync::Mutex::new("starting");
+
+fn phase(p: &'static str) {
+    *PHASE.lock().unwrap_or_else(|e| e.into_inner()) = p;
+}
+
+/// Exit with the current phase named if the run takes longer than `limit`:
+/// a stuck driver call or kernel must not hang the GPU machine's session.
+fn watchdog(limit: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        let p = *PHASE.lock().unwrap_or_else(|e| e.into_inner());
+        eprintln!("rk-bench-gpu: watchdog: still in phase `{p}` after {limit:?}; giving up");
+        std::process::exit(3);
+    });
+}
+
 fn run() -> Res<()> {
     let cfg = Config::from_args()?;
     // SAFETY: no other thread exists yet; the runtime's CUDA backend (section
-    // 6) finds the kernels through this variable.
+    // 7) finds the kernels through this variable.
     unsafe { std::env::set_var("RINGKERNEL_PTX_DIR", &cfg.ptx_dir) };
+    watchdog(Duration::from_secs(cfg.sustained_secs + 240));
     std::fs::create_dir_all(&cfg.out)?;
     let ctx = Context::new(0)?;
     let info = ctx.info().clone();
@@ -647,6 +666,7 @@ fn run() -> Res<()> {
     rep.md.push('\n');
 
     // 1. launch overhead
+    phase("1: launch overhead");
     let warm = cfg.rt_iters / 10;
     let launch_once = || -> Res<()> {
         // SAFETY: the empty kernel takes no parameters.
@@ -674,6 +694,7 @@ fn run() -> Res<()> {
     );
 
     // 2..4 persistent actor
+    phase("2-4: persistent actor");
     let mut gpu = GpuEcho::launch(&ctx, &echo)?;
     gpu.peer.check_echo(1000)?;
     let enq = Summary::of(gpu.peer.enqueue_cost(cfg.rt_iters));
@@ -789,41 +810,8 @@ fn run() -> Res<()> {
     rep.section("pipelined", format!("[{}]", js_rows.join(",")), &md);
     cpu.stop()?;
 
-    // 4b. the rings alone, by slot size (the actor envelope is 128 bytes)
-    let sizes = [64u32, 128, 256, 1024];
-    let windows = [1usize, 32, 1024];
-    let mut md = String::from(
-        "## 4b. The rings alone by message size: pipelined echoes through `ringkernel_slot_echo`\n\nNo actor: warp 0 of a persistent kernel echoes each slot (sequence word + data) from the H2K ring to the K2H ring with the actor loop's protocol (per-lane acquire loads, up to 32 slots per peek, one release fence per batch). Every echo is checked. Messages per second by slot size and window; W = 1 is also given as a round-trip time.\n\n| slot bytes | W = 1 | round trip (W = 1) | W = 32 | W = 1024 | GB/s each way at W = 1024 |\n| --- | --- | --- | --- | --- | --- |\n",
-    );
-    let mut js_rows = vec![];
-    for &size in &sizes {
-        let rings = SlotRings::new(&ctx, size, RING_CAP)?;
-        let d = rings.mem.device_addr();
-        // SAFETY: the entry takes (inbox, outbox, slot_bytes); both rings are
-        // in `rings`, which outlives the kernel (stopped below).
-        unsafe { slot_echo.launch(&stream, 1, 32, &[d, d + rings.out_off as u64, size as u64], false)? };
-        let mut pos = (0u64, 0u64, 0u64);
-        slot_pipelined(&rings, &mut pos, 1, cfg.tput_secs / 4.0)?;
-        let rates: Vec<f64> =
-            windows.iter().map(|&w| slot_pipelined(&rings, &mut pos, w, cfg.tput_secs)).collect::<Res<_>>()?;
-        slot_stop(&rings, &mut pos, &stream)?;
-        let _ = writeln!(
-            md,
-            "| {size} | {:.3} M/s | {} | {:.2} M/s | {:.2} M/s | {:.2} |",
-            rates[0] / 1e6,
-            ns(1e9 / rates[0]),
-            rates[1] / 1e6,
-            rates[2] / 1e6,
-            rates[2] * size as f64 / 1e9
-        );
-        js_rows.push(format!(
-            "{{\"slot_bytes\":{size},\"w1_msgs_per_s\":{:.0},\"w32_msgs_per_s\":{:.0},\"w1024_msgs_per_s\":{:.0}}}",
-            rates[0], rates[1], rates[2]
-        ));
-    }
-    rep.section("pipelined_by_slot_size", format!("[{}]", js_rows.join(",")), &md);
-
     // 5. sustained
+    phase("5: sustained");
     let w = 256;
     let rss0 = rss_kib();
     let (free0, _) = ringkernel::cuda::driver::mem_info(&ctx)?;
@@ -857,10 +845,50 @@ fn run() -> Res<()> {
     // loading code may wait for a context synchronisation.
     gpu.stop()?;
 
-    // 6. through the public API
+    // 6. the rings alone, by slot size (the actor envelope is 128 bytes).
+    // Run with no other persistent kernel up: allocating and launching
+    // while one spins has stalled in the driver.
+    let sizes = [64u32, 128, 256, 1024];
+    let windows = [1usize, 32, 1024];
+    let mut md = String::from(
+        "## 6. The rings alone by message size: pipelined echoes through `ringkernel_slot_echo`\n\nNo actor: warp 0 of a persistent kernel echoes each slot (sequence word + data) from the H2K ring to the K2H ring with the actor loop's protocol (per-lane acquire loads, up to 32 slots per peek, one release fence per batch). Every echo is checked. Messages per second by slot size and window; W = 1 is also given as a round-trip time.\n\n| slot bytes | W = 1 | round trip (W = 1) | W = 32 | W = 1024 | GB/s each way at W = 1024 |\n| --- | --- | --- | --- | --- | --- |\n",
+    );
+    let mut js_rows = vec![];
+    for &size in &sizes {
+        phase("6: allocating slot rings");
+        let rings = SlotRings::new(&ctx, size, RING_CAP)?;
+        phase("6: launching ringkernel_slot_echo");
+        let d = rings.mem.device_addr();
+        // SAFETY: the entry takes (inbox, outbox, slot_bytes); both rings are
+        // in `rings`, which outlives the kernel (stopped below).
+        unsafe { slot_echo.launch(&stream, 1, 32, &[d, d + rings.out_off as u64, size as u64], false)? };
+        phase("6: echoing");
+        let mut pos = (0u64, 0u64, 0u64);
+        slot_pipelined(&rings, &mut pos, 1, cfg.tput_secs / 4.0)?;
+        let rates: Vec<f64> =
+            windows.iter().map(|&w| slot_pipelined(&rings, &mut pos, w, cfg.tput_secs)).collect::<Res<_>>()?;
+        slot_stop(&rings, &mut pos, &stream)?;
+        let _ = writeln!(
+            md,
+            "| {size} | {:.3} M/s | {} | {:.2} M/s | {:.2} M/s | {:.2} |",
+            rates[0] / 1e6,
+            ns(1e9 / rates[0]),
+            rates[1] / 1e6,
+            rates[2] / 1e6,
+            rates[2] * size as f64 / 1e9
+        );
+        js_rows.push(format!(
+            "{{\"slot_bytes\":{size},\"w1_msgs_per_s\":{:.0},\"w32_msgs_per_s\":{:.0},\"w1024_msgs_per_s\":{:.0}}}",
+            rates[0], rates[1], rates[2]
+        ));
+    }
+    rep.section("pipelined_by_slot_size", format!("[{}]", js_rows.join(",")), &md);
+
+    // 7. through the public API
+    phase("7: public API");
     let trt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let mut md = String::from(
-        "## 6. Through the public API (`KernelHandle::request`, tokio, 2 worker threads)\n\nThe same `Echo` actor launched with `RingKernel::launch`; replies reach the awaiting task through the runtime's poller thread.\n\n| backend | request p50 | p90 | p99 | p99.9 | pipelined (256 in flight) |\n| --- | --- | --- | --- | --- | --- |\n",
+        "## 7. Through the public API (`KernelHandle::request`, tokio, 2 worker threads)\n\nThe same `Echo` actor launched with `RingKernel::launch`; replies reach the awaiting task through the runtime's poller thread.\n\n| backend | request p50 | p90 | p99 | p99.9 | pipelined (256 in flight) |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     let mut js_rows = vec![];
     for backend in [ringkernel::Backend::Cuda, ringkernel::Backend::Cpu] {
