@@ -81,54 +81,25 @@ pub mod sys {
 }
 
 /// Bulk copies of 16-byte-aligned blocks in shared memory, as 16-byte
-/// vector accesses on the GPU (`ld.volatile.v2.u64` / `st.volatile.v2.u64`:
-/// one request per 16 bytes, never cached in L1) and plain copies on the
+/// vector accesses on the GPU (`ld.v2.u64` / `st.volatile.v2.u64`: one
+/// request per 16 bytes) and plain copies on the
 /// host. Used for ring slot bodies, which the protocol hands over with a
 /// release/acquire pair on the slot's sequence word, so the copies
 /// themselves need no ordering.
 pub mod block {
-    /// Copy `n` 16-byte blocks from `src` (shared memory) to `dst` (local).
-    ///
-    /// # Safety
-    /// Both pointers are valid and 16-aligned for `n` blocks, and no one
-    /// writes `src` concurrently.
-    #[inline(always)]
-    pub unsafe fn read16(src: *const [u64; 2], dst: *mut [u64; 2], n: usize) {
-        let mut i = 0;
-        while i < n {
-            #[cfg(target_arch = "nvptx64")]
-            {
-                let (a, b): (u64, u64);
-                // SAFETY: caller's contract; a 16-aligned 16-byte load.
-                unsafe {
-                    core::arch::asm!(
-                        "ld.volatile.v2.u64 {{{a}, {b}}}, [{p}];",
-                        a = out(reg64) a, b = out(reg64) b, p = in(reg64) src.add(i),
-                        options(nostack, readonly)
-                    );
-                    *dst.add(i) = [a, b];
-                }
-            }
-            #[cfg(not(target_arch = "nvptx64"))]
-            // SAFETY: caller's contract.
-            unsafe {
-                *dst.add(i) = *src.add(i)
-            };
-            i += 1;
-        }
-    }
-
-    /// Like [`read16`] with weak (plain) loads: for data the caller already
-    /// owns through an acquire (a ring slot after its sequence word was seen
-    /// and fenced). Weak loads carry no ordering, so the GPU keeps all of a
+    /// Copy `n` 16-byte blocks from `src` (shared memory) to `dst` (local)
+    /// with weak (plain) loads, for data the caller already owns through an
+    /// acquire (a ring slot after its sequence word was seen) or a kernel
+    /// launch. Weak loads carry no ordering, so the GPU keeps all of a
     /// batch's loads in flight together; an `ld.volatile` per block would
     /// let each one stall on the previous.
     ///
     /// # Safety
-    /// As for [`read16`], and the caller has synchronised with the writer
-    /// (acquire) so that the data is visible.
+    /// Both pointers are valid and 16-aligned for `n` blocks, no one writes
+    /// `src` concurrently, and the caller has synchronised with its writer
+    /// (acquire, or a launch) so that the data is visible.
     #[inline(always)]
-    pub unsafe fn read16_weak(src: *const [u64; 2], dst: *mut [u64; 2], n: usize) {
+    pub unsafe fn read16(src: *const [u64; 2], dst: *mut [u64; 2], n: usize) {
         let mut i = 0;
         while i < n {
             #[cfg(target_arch = "nvptx64")]

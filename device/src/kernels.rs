@@ -140,7 +140,7 @@ pub unsafe extern "ptx-kernel" fn ringkernel_slot_echo(
                     // SAFETY: the block lies in a published inbox slot (its
                     // seq was acquired by some lane; the barrier above
                     // orders that before this load).
-                    unsafe { block::read16_weak(src_of(idx[k]) as *const [u64; 2], v.as_mut_ptr(), 1) };
+                    unsafe { block::read16(src_of(idx[k]) as *const [u64; 2], v.as_mut_ptr(), 1) };
                 }
                 v[0]
             });

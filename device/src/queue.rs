@@ -164,7 +164,7 @@ unsafe impl RingMemory for RawRing {
         // every byte is initialised.
         unsafe {
             *(dst as *mut u64).add(1) = core::ptr::read((src as *const u64).add(1));
-            crate::atomic::block::read16_weak(src.add(1), dst.add(1), 7);
+            crate::atomic::block::read16(src.add(1), dst.add(1), 7);
             env.assume_init()
         }
     }
