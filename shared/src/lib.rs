@@ -29,6 +29,7 @@ pub mod hlc;
 pub mod lifecycle;
 pub mod ring;
 pub mod telemetry;
+pub mod topic;
 
 pub use control::{Command, ControlBlock};
 pub use envelope::{ENVELOPE_BYTES, Envelope, EnvelopeError, EnvelopeHeader, MessageFlags, PAYLOAD_BYTES};
