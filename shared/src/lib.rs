@@ -27,6 +27,7 @@ pub mod control;
 pub mod envelope;
 pub mod hlc;
 pub mod lifecycle;
+pub mod registry;
 pub mod ring;
 pub mod telemetry;
 pub mod topic;
