@@ -12,8 +12,14 @@
 //!   run in both builds.
 //! * **Pure rules** that must behave identically on both sides: the hybrid
 //!   logical clock ([`hlc`]), the actor lifecycle state machine
-//!   ([`lifecycle`]), the slot-sequence ring arithmetic ([`ring`]) and the
-//!   payload checksum ([`checksum`]).
+//!   ([`lifecycle`]), the slot-sequence ring arithmetic ([`ring`]), the
+//!   payload checksum ([`checksum`]), and what supervision needs: restart
+//!   policies, restart intensity and cascading-kill order ([`supervision`]),
+//!   actor names with `*` lookup and a fixed-capacity name table
+//!   ([`registry`]), pub/sub topics with `*`/`#` patterns ([`topic`]).
+//!   Those three allocate nothing, recurse nowhere, bound every loop by
+//!   their inputs and never panic on bad input, so they run inside a GPU
+//!   kernel too.
 //!
 //! Kinds that would naturally be enums (lifecycle state, control command,
 //! message flags) are `u32` newtypes validated with `TryFrom<u32>`: any bit
@@ -29,6 +35,7 @@ pub mod hlc;
 pub mod lifecycle;
 pub mod registry;
 pub mod ring;
+pub mod supervision;
 pub mod telemetry;
 pub mod topic;
 
