@@ -24,7 +24,7 @@
 
 mod stats;
 
-use ringkernel::cuda::driver::{Context, Function, MappedBuffer, Module, Stream};
+use ringkernel::cuda::driver::{Context, DeviceBuffer, Function, MappedBuffer, Module, Stream};
 use ringkernel_device::atomic::sys;
 use ringkernel_device::kernels::{ECHO_TYPE_ID, Echo};
 use ringkernel_device::platform::Platform;
@@ -646,6 +646,7 @@ fn run() -> Res<()> {
     // persistent kernel starts: loading code later could wait for a context
     // synchronisation that a spinning kernel never lets finish.
     let slot_echo = module.function("ringkernel_slot_echo")?;
+    let k2k = module.function("ringkernel_k2k_pingpong")?;
     let stream = Stream::new(&ctx)?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let mut rep = Report { json: vec![], md: String::new() };
@@ -908,6 +909,47 @@ fn run() -> Res<()> {
         ));
     }
     rep.section("public_api", format!("[{}]", js_rows.join(",")), &md);
+
+    // 8. K2K ping-pong through device memory, .gpu against .sys scope
+    phase("8: k2k ping-pong");
+    let ring = ring_bytes(RING_CAP, ENVELOPE_BYTES as u32);
+    let k2k_rounds: u32 = if cfg.rt_iters >= 20_000 { 100_000 } else { 10_000 };
+    let mut md = format!(
+        "## 8. K2K: ping-pong between two blocks through rings in device memory\n\nBlock 0 sends an envelope to block 1 and waits for its echo, {k2k_rounds} times, with the ring endpoints of `ringkernel-device` (one thread per block, cooperative launch); time from `%globaltimer` in the kernel, per round trip. Five launches per scope.\n\n| scope | mean round trip (5 launches) | min | max |\n| --- | --- | --- | --- |\n"
+    );
+    let mut js_rows = vec![];
+    for (name, scope) in [(".gpu (DeviceRing)", 1u64), (".sys (RawRing, Rust atomics)", 0)] {
+        let mut per = vec![];
+        for _ in 0..5 {
+            let buf = DeviceBuffer::new(&ctx, 2 * ring + 16)?;
+            let h = RingHeader::new(RING_CAP, ENVELOPE_BYTES as u32)?;
+            buf.write(0, bytemuck::bytes_of(&h))?;
+            buf.write(ring, bytemuck::bytes_of(&h))?;
+            let d = buf.device_addr();
+            let out = d + 2 * ring as u64;
+            // SAFETY: (a, b, rounds, device_scope, out) as the entry takes
+            // them; `buf` outlives the launch (synchronised below).
+            unsafe { k2k.launch(&stream, 2, 32, &[d, d + ring as u64, k2k_rounds as u64, scope, out], true)? };
+            stream.synchronize()?;
+            let mut words = [0u8; 16];
+            buf.read(2 * ring, &mut words)?;
+            let elapsed = u64::from_le_bytes(words[..8].try_into()?);
+            let wrong = u64::from_le_bytes(words[8..].try_into()?);
+            if wrong != 0 {
+                return Err(format!("k2k ping-pong: {wrong} echoes out of order").into());
+            }
+            per.push(elapsed as f64 / k2k_rounds as f64);
+        }
+        let (mean, _) = mean_cv(&per);
+        let (lo, hi) = (per.iter().cloned().fold(f64::INFINITY, f64::min), per.iter().cloned().fold(0.0, f64::max));
+        let _ = writeln!(md, "| {name} | {} | {} | {} |", ns(mean), ns(lo), ns(hi));
+        js_rows.push(format!(
+            "{{\"scope\":{},\"round_trip_ns\":[{}]}}",
+            js(name),
+            per.iter().map(|v| format!("{v:.1}")).collect::<Vec<_>>().join(",")
+        ));
+    }
+    rep.section("k2k_pingpong", format!("[{}]", js_rows.join(",")), &md);
 
     let json = format!(
         "{{\"device\":{},\"compute_capability\":\"{}.{}\",\"sms\":{},\"driver_version\":{},\"date\":{},\"command\":{},\"sections\":{{{}}}}}\n",

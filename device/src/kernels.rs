@@ -183,3 +183,96 @@ pub unsafe extern "ptx-kernel" fn ringkernel_slot_echo(
         }
     }
 }
+
+/// K2K baseline: block 0 sends `rounds` envelopes to block 1 through ring
+/// `a` and waits for each echo on ring `b` (one thread per block, the
+/// endpoints of [`crate::queue`]); block 1 echoes. Both rings are in device
+/// memory. `device_scope != 0` uses [`crate::queue::DeviceRing`] (`.gpu`
+/// atomics and fences), otherwise [`crate::queue::RawRing`] (`.sys`, what
+/// Rust's atomics give). Block 0 writes the elapsed `%globaltimer`
+/// nanoseconds to `out[0]` and the number of wrong echoes to `out[1]`.
+///
+/// # Safety
+/// Launched with 2 blocks that are resident together (cooperative launch);
+/// `a` and `b` are zero-initialised rings with headers set, and `out` holds
+/// two words, all in device memory valid for the launch.
+#[cfg(target_arch = "nvptx64")]
+#[unsafe(no_mangle)]
+pub unsafe extern "ptx-kernel" fn ringkernel_k2k_pingpong(
+    a: *mut ringkernel_shared::RingHeader,
+    b: *mut ringkernel_shared::RingHeader,
+    rounds: u32,
+    device_scope: u32,
+    out: *mut u64,
+) {
+    use crate::queue::{DeviceRing, RawRing};
+    // SAFETY: reading special registers has no preconditions.
+    let (tid, block) = unsafe { (core::arch::nvptx::_thread_idx_x(), core::arch::nvptx::_block_idx_x()) };
+    if tid != 0 {
+        return;
+    }
+    // SAFETY: the rings are valid (contract); block 0 produces `a` and
+    // consumes `b`, block 1 the reverse.
+    unsafe {
+        if device_scope != 0 {
+            k2k_side(DeviceRing::new(a), DeviceRing::new(b), block, rounds, out)
+        } else {
+            k2k_side(RawRing::new(a), RawRing::new(b), block, rounds, out)
+        }
+    }
+}
+
+/// One side of [`ringkernel_k2k_pingpong`].
+///
+/// # Safety
+/// See [`ringkernel_k2k_pingpong`].
+#[cfg(target_arch = "nvptx64")]
+unsafe fn k2k_side<M: crate::queue::RingMemory>(a: M, b: M, block: u32, rounds: u32, out: *mut u64) {
+    use crate::Platform;
+    use crate::platform::gpu::Gpu;
+    use crate::queue::{Consumer, Producer};
+    let ping =
+        ringkernel_shared::Envelope::from_pod(ECHO_TYPE_ID, 0, 1, &[0u64; 8]).unwrap_or_else(|_| unreachable_k2k());
+    if block == 0 {
+        // SAFETY: block 0 is the only producer of `a` and consumer of `b`.
+        let (mut tx, mut rx) = unsafe { (Producer::attach(a), Consumer::attach(b)) };
+        let mut wrong = 0u64;
+        let start = Gpu::now_ns();
+        for i in 0..rounds as u64 {
+            let mut e = ping;
+            e.header.correlation_id = i + 1;
+            while tx.try_push(&e).is_err() {}
+            let r = loop {
+                if let Some(r) = rx.poll() {
+                    break r;
+                }
+            };
+            rx.release();
+            wrong += (r.header.correlation_id != i + 1) as u64;
+        }
+        let elapsed = Gpu::now_ns() - start;
+        // SAFETY: `out` holds two words (contract).
+        unsafe {
+            out.write_volatile(elapsed);
+            out.add(1).write_volatile(wrong);
+        }
+    } else {
+        // SAFETY: block 1 is the only consumer of `a` and producer of `b`.
+        let (mut rx, mut tx) = unsafe { (Consumer::attach(a), Producer::attach(b)) };
+        for _ in 0..rounds {
+            let e = loop {
+                if let Some(e) = rx.poll() {
+                    break e;
+                }
+            };
+            rx.release();
+            while tx.try_push(&e).is_err() {}
+        }
+    }
+}
+
+#[cfg(target_arch = "nvptx64")]
+#[cold]
+fn unreachable_k2k() -> ! {
+    panic!("a 64-byte payload fits an envelope")
+}

@@ -12,7 +12,7 @@
 //! batch ([`Consumer::release`]). On a GPU serving host memory each avoided
 //! access is an avoided PCIe transaction.
 
-use crate::atomic::sys;
+use crate::atomic::{gpu, sys};
 use crate::platform::Platform;
 use core::marker::PhantomData;
 use ringkernel_shared::Envelope;
@@ -225,6 +225,108 @@ unsafe impl RingMemory for RawRing {
         unsafe {
             let p = &raw mut (*self.header).full_events;
             sys::store_relaxed_u64(p, sys::load_relaxed_u64(p).wrapping_add(1));
+        }
+    }
+}
+
+/// A ring in device memory that only GPU threads touch (a K2K inbox): the
+/// layout and endpoints of [`RawRing`], with device-scope (`.gpu`) atomics
+/// and fences instead of system-scope ones (see [`crate::atomic`] for the
+/// cost difference). On the host it behaves exactly like [`RawRing`].
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceRing {
+    raw: RawRing,
+}
+
+impl DeviceRing {
+    /// View the ring at `header`.
+    ///
+    /// # Safety
+    /// As for [`RawRing::new`], and the ring is only accessed by threads of
+    /// one GPU (or, on the host, of one process).
+    pub unsafe fn new(header: *mut RingHeader) -> Self {
+        // SAFETY: forwarded contract.
+        Self { raw: unsafe { RawRing::new(header) } }
+    }
+}
+
+// SAFETY: every access is the one RawRing makes, with the scope narrowed to
+// the device, which is all that the contract above lets touch the ring.
+unsafe impl RingMemory for DeviceRing {
+    #[inline(always)]
+    fn capacity(&self) -> u32 {
+        self.raw.capacity
+    }
+    #[inline(always)]
+    fn load_seq(&self, idx: usize) -> u64 {
+        // SAFETY: valid, 16-aligned slot; seq is only accessed atomically.
+        unsafe { gpu::load_relaxed_u64(self.raw.seq_ptr(idx)) }
+    }
+    #[inline(always)]
+    fn load_seq_acquire(&self, idx: usize) -> u64 {
+        // SAFETY: as above.
+        unsafe { gpu::load_acquire_u64(self.raw.seq_ptr(idx)) }
+    }
+    #[inline(always)]
+    fn store_seq(&self, idx: usize, seq: u64) {
+        // SAFETY: as above.
+        unsafe { gpu::store_release_u64(self.raw.seq_ptr(idx), seq) }
+    }
+    #[inline(always)]
+    fn store_seq_relaxed(&self, idx: usize, seq: u64) {
+        // SAFETY: as above.
+        unsafe { gpu::store_relaxed_u64(self.raw.seq_ptr(idx), seq) }
+    }
+    #[inline(always)]
+    fn fence_acquire(&self) {
+        gpu::fence_acquire()
+    }
+    #[inline(always)]
+    fn fence_release(&self) {
+        gpu::fence_release()
+    }
+    #[inline(always)]
+    unsafe fn read_slot(&self, idx: usize) -> Envelope {
+        // SAFETY: forwarded contract.
+        unsafe { self.raw.read_slot(idx) }
+    }
+    #[inline(always)]
+    unsafe fn write_body(&self, idx: usize, env: &Envelope) {
+        // SAFETY: forwarded contract.
+        unsafe { self.raw.write_body(idx, env) }
+    }
+    #[inline(always)]
+    fn load_head(&self) -> u64 {
+        // SAFETY: header valid; head only accessed atomically.
+        unsafe { gpu::load_acquire_u64(&raw const (*self.raw.header).head) }
+    }
+    #[inline(always)]
+    fn store_head(&self, head: u64) {
+        // SAFETY: as above.
+        unsafe { gpu::store_release_u64(&raw mut (*self.raw.header).head, head) }
+    }
+    #[inline(always)]
+    fn store_head_relaxed(&self, head: u64) {
+        // SAFETY: as above.
+        unsafe { gpu::store_relaxed_u64(&raw mut (*self.raw.header).head, head) }
+    }
+    #[inline(always)]
+    fn store_tail(&self, tail: u64) {
+        // SAFETY: header valid; tail only accessed atomically.
+        unsafe { gpu::store_relaxed_u64(&raw mut (*self.raw.header).tail, tail) }
+    }
+    #[inline(always)]
+    fn load_tail(&self) -> u64 {
+        // SAFETY: as above.
+        unsafe { gpu::load_relaxed_u64(&raw const (*self.raw.header).tail) }
+    }
+    #[inline(always)]
+    fn note_full(&self) {
+        // Monitoring only, written by the one producer.
+        // SAFETY: header valid; full_events only accessed atomically.
+        unsafe {
+            let p = &raw mut (*self.raw.header).full_events;
+            gpu::store_relaxed_u64(p, gpu::load_relaxed_u64(p).wrapping_add(1));
         }
     }
 }
@@ -643,6 +745,26 @@ mod tests {
         assert_eq!(r.load_tail(), 19);
         // SAFETY: the header is valid.
         assert_eq!(unsafe { (*r.header()).full_events }, 2);
+    }
+
+    #[test]
+    fn device_ring_runs_the_same_protocol() {
+        let mut store = Store([0; ring_bytes(8, ENVELOPE_BYTES as u32)]);
+        let raw = ring(&mut store);
+        // SAFETY: the same valid ring; single producer and consumer here.
+        let r = unsafe { DeviceRing::new(raw.header()) };
+        // SAFETY: single producer and consumer in this test.
+        let (mut p, mut c) = unsafe { (Producer::attach(r), Consumer::attach(r)) };
+        for i in 0..8u32 {
+            p.try_push(&Envelope::from_pod(1, 0, 0, &i).unwrap()).unwrap();
+        }
+        assert_eq!(p.try_push(&Envelope::from_pod(1, 0, 0, &8u32).unwrap()), Err(Full));
+        let got: Vec<u32> = core::iter::from_fn(|| c.poll()).map(|e| e.read_pod::<u32>().unwrap()).collect();
+        assert_eq!(got, (0..8).collect::<Vec<_>>());
+        c.release();
+        assert!(p.has_room(), "released slots are seen through the device-scope head");
+        // SAFETY: the header is valid.
+        assert_eq!(unsafe { (*raw.header()).full_events }, 1);
     }
 
     extern crate std;

@@ -306,6 +306,66 @@ impl Drop for MappedBuffer {
     }
 }
 
+/// Device memory (`cuMemAlloc`), zero-filled at allocation.
+///
+/// Allocating, filling and freeing device memory may synchronise the
+/// context: do it while no persistent kernel spins.
+pub struct DeviceBuffer {
+    ctx: Context,
+    ptr: u64,
+    len: usize,
+}
+
+// SAFETY: a device address and a length; access goes through driver calls.
+unsafe impl Send for DeviceBuffer {}
+// SAFETY: as above.
+unsafe impl Sync for DeviceBuffer {}
+
+impl DeviceBuffer {
+    /// Allocate `len` bytes (at least 1) and fill them with zeros.
+    pub fn new(ctx: &Context, len: usize) -> Result<Self, CudaError> {
+        ctx.bind()?;
+        // SAFETY: context bound; the allocation is owned by `Self`.
+        let ptr = unsafe { result::malloc_sync(len.max(1)) }.map_err(|e| CudaError::from_driver("cuMemAlloc", e))?;
+        let buf = Self { ctx: ctx.clone(), ptr, len };
+        // SAFETY: `ptr` is a fresh allocation of `len` bytes.
+        unsafe { result::memset_d8_sync(ptr, 0, len) }.map_err(|e| CudaError::from_driver("cuMemsetD8", e))?;
+        Ok(buf)
+    }
+
+    /// Device address of byte 0.
+    pub fn device_addr(&self) -> u64 {
+        self.ptr
+    }
+
+    /// Copy `bytes` to offset `at`.
+    pub fn write(&self, at: usize, bytes: &[u8]) -> Result<(), CudaError> {
+        assert!(at.checked_add(bytes.len()).is_some_and(|end| end <= self.len), "write outside the buffer");
+        self.ctx.bind()?;
+        // SAFETY: the range is inside the allocation (asserted above).
+        unsafe { result::memcpy_htod_sync(self.ptr + at as u64, bytes) }
+            .map_err(|e| CudaError::from_driver("cuMemcpyHtoD", e))
+    }
+
+    /// Copy `out.len()` bytes from offset `at`.
+    pub fn read(&self, at: usize, out: &mut [u8]) -> Result<(), CudaError> {
+        assert!(at.checked_add(out.len()).is_some_and(|end| end <= self.len), "read outside the buffer");
+        self.ctx.bind()?;
+        // SAFETY: the range is inside the allocation (asserted above).
+        unsafe { result::memcpy_dtoh_sync(out, self.ptr + at as u64) }
+            .map_err(|e| CudaError::from_driver("cuMemcpyDtoH", e))
+    }
+}
+
+impl Drop for DeviceBuffer {
+    fn drop(&mut self) {
+        let _ = self.ctx.bind();
+        // SAFETY: allocated in `new`; kernels using it were synchronised by
+        // their owners before the drop.
+        let _ = unsafe { result::free_sync(self.ptr) };
+    }
+}
+
 /// A loaded module (PTX text or cubin).
 ///
 /// Load modules, and look up their functions, before launching persistent
