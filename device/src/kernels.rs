@@ -186,7 +186,8 @@ pub unsafe extern "ptx-kernel" fn ringkernel_slot_echo(
 
 /// K2K baseline: block 0 sends `rounds` envelopes to block 1 through ring
 /// `a` and waits for each echo on ring `b` (one thread per block, the
-/// endpoints of [`crate::queue`]); block 1 echoes. Both rings are in device
+/// endpoints of [`crate::queue`]; consumers hand slots back every 64
+/// messages); block 1 echoes. The rings must hold more than 64 slots. Both rings are in device
 /// memory. `device_scope != 0` uses [`crate::queue::DeviceRing`] (`.gpu`
 /// atomics and fences), otherwise [`crate::queue::RawRing`] (`.sys`, what
 /// Rust's atomics give). Block 0 writes the elapsed `%globaltimer`
@@ -247,7 +248,11 @@ unsafe fn k2k_side<M: crate::queue::RingMemory>(a: M, b: M, block: u32, rounds: 
                     break r;
                 }
             };
-            rx.release();
+            // Hand slots back every 64 messages (the ring holds thousands):
+            // each release is a memory barrier.
+            if i % 64 == 63 {
+                rx.release();
+            }
             wrong += (r.header.correlation_id != i + 1) as u64;
         }
         let elapsed = Gpu::now_ns() - start;
@@ -259,13 +264,15 @@ unsafe fn k2k_side<M: crate::queue::RingMemory>(a: M, b: M, block: u32, rounds: 
     } else {
         // SAFETY: block 1 is the only consumer of `a` and producer of `b`.
         let (mut rx, mut tx) = unsafe { (Consumer::attach(a), Producer::attach(b)) };
-        for _ in 0..rounds {
+        for i in 0..rounds {
             let e = loop {
                 if let Some(e) = rx.poll() {
                     break e;
                 }
             };
-            rx.release();
+            if i % 64 == 63 {
+                rx.release();
+            }
             while tx.try_push(&e).is_err() {}
         }
     }

@@ -567,12 +567,13 @@ impl<M: RingMemory> Consumer<M> {
     #[inline]
     pub fn poll(&mut self) -> Option<Envelope> {
         let idx = slot_index(self.head, self.capacity);
-        if !is_ready(self.mem.load_seq(idx), self.head) {
+        // An acquire load of the one word polled: on the GPU a strong load
+        // plus an L1 invalidate, where a fence would add a memory barrier.
+        if !is_ready(self.mem.load_seq_acquire(idx), self.head) {
             return None;
         }
-        self.mem.fence_acquire();
         // SAFETY: we are the only consumer, the slot holds position `head`
-        // (seq observed, fenced), and it stays ours until `release`.
+        // (seq acquired), and it stays ours until `release`.
         let env = unsafe { self.mem.read_slot(idx) };
         self.head += 1;
         Some(env)
