@@ -151,20 +151,24 @@ impl Shared {
     /// Load every module of the search path and the code of all its
     /// entries (see the module docs for why this happens up front).
     fn preload(&self) -> Result<(), BuildError> {
-        let mut cache = lock(&self.modules);
+        self.load_new_modules(&mut lock(&self.modules)).map_err(|e| unavailable(e.what, e.source))
+    }
+
+    /// Load the modules of the search path not loaded yet, and force the
+    /// code of each of their entries onto the device; the first module
+    /// defining an entry serves it.
+    fn load_new_modules(&self, cache: &mut ModuleCache) -> Result<(), LoadError> {
         for dir in &self.search_path {
             for (path, text) in ptx_files(dir) {
                 let entries = ptx_entries(&text);
                 if entries.is_empty() || cache.by_file.contains_key(&path) {
                     continue;
                 }
-                let module = load_image(&self.ctx, &path, &text).map_err(|e| {
-                    unavailable(format!("the PTX module {} could not be loaded: {e}", path.display()), None)
-                })?;
-                let module = Arc::new(module);
+                let module = Arc::new(load_image(&self.ctx, &path, &text)?);
                 for entry in entries {
-                    module.function(&entry).map_err(|e| {
-                        unavailable(format!("kernel `{entry}` of {} could not be loaded", path.display()), Some(e))
+                    module.function(&entry).map_err(|e| LoadError {
+                        what: format!("kernel `{entry}` of {} could not be loaded", path.display()),
+                        source: Some(e),
                     })?;
                     cache.by_entry.entry(entry).or_insert_with(|| Arc::clone(&module));
                 }
@@ -174,31 +178,17 @@ impl Shared {
         Ok(())
     }
 
-    /// The module holding `entry`.
+    /// The module holding `entry`: loaded when the runtime was built, or
+    /// (for a PTX file added since) loaded now.
     fn module_for(&self, entry: &'static str) -> Result<Arc<Module>, LaunchError> {
         let mut cache = lock(&self.modules);
+        if !cache.by_entry.contains_key(entry) {
+            self.load_new_modules(&mut cache).map_err(|e| start_error(e.what, e.source))?;
+        }
         if let Some(m) = cache.by_entry.get(entry) {
             return Ok(Arc::clone(m));
         }
-        let mut looked = Vec::new();
-        for dir in &self.search_path {
-            looked.push(dir.display().to_string());
-            for (path, text) in ptx_files(dir) {
-                if !ptx_has_entry(&text, entry) {
-                    continue;
-                }
-                let module = match cache.by_file.get(&path) {
-                    Some(m) => Arc::clone(m),
-                    None => {
-                        let m = Arc::new(load_image(&self.ctx, &path, &text)?);
-                        cache.by_file.insert(path.clone(), Arc::clone(&m));
-                        m
-                    }
-                };
-                cache.by_entry.insert(entry.to_owned(), Arc::clone(&module));
-                return Ok(module);
-            }
-        }
+        let looked: Vec<String> = self.search_path.iter().map(|d| d.display().to_string()).collect();
         Err(start_error(
             format!(
                 "no PTX module defines the kernel entry `{entry}` (looked in: {}); build it with \
@@ -208,6 +198,12 @@ impl Shared {
             None,
         ))
     }
+}
+
+/// Why a module or kernel could not be loaded.
+struct LoadError {
+    what: String,
+    source: Option<CudaError>,
 }
 
 /// The `.ptx` files of `dir` with their text, sorted by path (none if the
@@ -231,27 +227,19 @@ pub(crate) fn ptx_entries(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether PTX `text` defines `.entry <entry>(`.
-pub(crate) fn ptx_has_entry(text: &str, entry: &str) -> bool {
-    text.match_indices(".entry ").any(|(i, m)| {
-        let rest = &text[i + m.len()..];
-        rest.strip_prefix(entry).is_some_and(|r| r.starts_with('(') || r.starts_with(char::is_whitespace))
-    })
-}
-
 /// Load `ptx_path`, preferring a `.cubin` of the same stem beside it.
-fn load_image(ctx: &Context, ptx_path: &Path, ptx_text: &str) -> Result<Module, LaunchError> {
+fn load_image(ctx: &Context, ptx_path: &Path, ptx_text: &str) -> Result<Module, LoadError> {
     let cubin = ptx_path.with_extension("cubin");
     if let Ok(bytes) = std::fs::read(&cubin) {
         match Module::load(ctx, &bytes) {
             Ok(m) => return Ok(m),
             // A cubin for another architecture: fall back to JIT from PTX.
             Err(e) if e.name == "CUDA_ERROR_NO_BINARY_FOR_GPU" || e.name == "CUDA_ERROR_INVALID_IMAGE" => {}
-            Err(e) => return Err(start_error(format!("could not load {}", cubin.display()), Some(e))),
+            Err(e) => return Err(LoadError { what: format!("could not load {}", cubin.display()), source: Some(e) }),
         }
     }
     Module::load(ctx, ptx_text.as_bytes())
-        .map_err(|e| start_error(format!("could not load {}", ptx_path.display()), Some(e)))
+        .map_err(|e| LoadError { what: format!("could not load {}", ptx_path.display()), source: Some(e) })
 }
 
 /// Mapped pinned memory as an actor block owner; on drop the block goes
@@ -400,10 +388,7 @@ mod tests {
     #[test]
     fn ptx_entry_detection_is_exact() {
         let ptx = ".visible .entry hello_kernel(\n\t.param .u64 a\n)\n.visible .entry hello_kernel_2(\n";
-        assert!(ptx_has_entry(ptx, "hello_kernel"));
-        assert!(ptx_has_entry(ptx, "hello_kernel_2"));
-        assert!(!ptx_has_entry(ptx, "hello"));
-        assert!(!ptx_has_entry(ptx, "kernel"));
+        // Whole names only: neither `hello` nor `kernel` is an entry here.
         assert_eq!(ptx_entries(ptx), ["hello_kernel", "hello_kernel_2"]);
         assert!(ptx_entries(".entry (").is_empty());
     }
