@@ -18,7 +18,6 @@
 
 use crate::hlc::HlcTimestamp;
 use bytemuck::{Pod, Zeroable};
-use core::fmt;
 
 /// A command from the host to an actor loop (`u32` newtype).
 #[repr(transparent)]
@@ -41,28 +40,21 @@ impl Command {
     pub const fn as_u32(self) -> u32 {
         self.0
     }
-}
 
-impl TryFrom<u32> for Command {
-    type Error = u32;
-    fn try_from(v: u32) -> Result<Self, u32> {
-        if v <= 4 { Ok(Self(v)) } else { Err(v) }
-    }
-}
-
-impl fmt::Debug for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.0 {
+    /// A readable name.
+    pub const fn name(self) -> &'static str {
+        match self.0 {
             0 => "None",
             1 => "Activate",
             2 => "Deactivate",
             3 => "Terminate",
             4 => "Kill",
             _ => "Invalid",
-        };
-        f.write_str(name)
+        }
     }
 }
+
+u32_kind_impls!(Command, max = 4);
 
 /// Control block flag: go Active right after initialization.
 pub const FLAG_AUTO_ACTIVATE: u32 = 1;

@@ -28,6 +28,33 @@
 #![no_std]
 #![cfg_attr(not(test), warn(missing_docs))]
 
+/// `TryFrom<u32>` (values `0..=max`; the raw value comes back on failure),
+/// `Debug` and `Display` (both the type's `name()`) for a `u32` kind
+/// newtype such as [`LifecycleState`] or [`Command`].
+macro_rules! u32_kind_impls {
+    ($ty:ty, max = $max:expr) => {
+        impl TryFrom<u32> for $ty {
+            type Error = u32;
+            /// Fails with the raw value when it names no kind.
+            fn try_from(v: u32) -> Result<Self, u32> {
+                if v <= $max { Ok(Self(v)) } else { Err(v) }
+            }
+        }
+
+        impl core::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl core::fmt::Display for $ty {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
 pub mod checksum;
 pub mod control;
 pub mod envelope;

@@ -113,25 +113,7 @@ impl LifecycleState {
     }
 }
 
-impl TryFrom<u32> for LifecycleState {
-    type Error = u32;
-    /// Fails with the raw value when it names no state.
-    fn try_from(v: u32) -> Result<Self, u32> {
-        if v <= 6 { Ok(Self(v)) } else { Err(v) }
-    }
-}
-
-impl fmt::Debug for LifecycleState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl fmt::Display for LifecycleState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+u32_kind_impls!(LifecycleState, max = 6);
 
 /// A transition the state machine does not allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -97,25 +97,7 @@ impl RestartPolicy {
     }
 }
 
-impl TryFrom<u32> for RestartPolicy {
-    type Error = u32;
-    /// Fails with the raw value when it names no policy.
-    fn try_from(v: u32) -> Result<Self, u32> {
-        if v <= 2 { Ok(Self(v)) } else { Err(v) }
-    }
-}
-
-impl fmt::Debug for RestartPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl fmt::Display for RestartPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+u32_kind_impls!(RestartPolicy, max = 2);
 
 /// The children (indices in start order, of `children`) that restart when
 /// child `failed_index` fails: see the [policy table](self#restart-policies).
