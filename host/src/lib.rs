@@ -86,6 +86,7 @@
 
 mod actor;
 mod backend;
+pub mod checkpoint;
 mod clock;
 pub mod cuda;
 mod error;
@@ -98,6 +99,7 @@ mod sync;
 
 pub use backend::cpu::HostPlatform;
 pub use backend::{Backend, BackendKind};
+pub use checkpoint::{Checkpoint, CheckpointCounters, CheckpointError};
 pub use clock::HOST_NODE_ID;
 pub use error::{
     BoxError, BuildError, ExecutionError, LaunchError, LifecycleError, RequestError, SendError, ShutdownError,
