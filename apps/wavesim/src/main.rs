@@ -1,0 +1,264 @@
+//! `wavesim`: runs WaveSim3D on the CPU, driven through its command protocol,
+//! with a progress bar, the energy at every report, and a PNG of the
+//! mid-plane at the end. `wavesim --help` lists the options.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use ringkernel_wavesim::cli::{self, Backend, Options, Parsed};
+use ringkernel_wavesim::image::{EncodeError, encode_png, render_plane};
+use ringkernel_wavesim::{Command, CommandKind, ParamError, Params, Reply, ReplyKind, Simulation};
+
+/// What can stop a run after the options were accepted.
+#[derive(Debug)]
+enum RunError {
+    /// The rayon pool of `--threads` could not be built.
+    Threads(rayon::ThreadPoolBuildError),
+    /// The parameters from the options were refused.
+    Params(ParamError),
+    /// A command got another reply than this driver expects.
+    Protocol {
+        /// The command's raw kind.
+        command: u32,
+        /// The reply kind expected.
+        expected: ReplyKind,
+        /// The reply received.
+        reply: Reply,
+    },
+    /// The picture could not be encoded.
+    Png(EncodeError),
+    /// A file or folder could not be written.
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Threads(e) => write!(f, "cannot start the rayon threads: {e}"),
+            Self::Params(e) => write!(f, "parameters refused: {e}"),
+            Self::Protocol { command, expected, reply } => {
+                let name = CommandKind::try_from(*command).map_or("unknown command", CommandKind::name);
+                write!(f, "{name} was answered {reply:?}, expected {expected}")
+            }
+            Self::Png(e) => write!(f, "cannot encode the PNG: {e}"),
+            Self::Io { what, path, source } => write!(f, "cannot {what} {}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Threads(e) => Some(e),
+            Self::Params(e) => Some(e),
+            Self::Png(e) => Some(e),
+            Self::Io { source, .. } => Some(source),
+            Self::Protocol { .. } => None,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let opts = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(opts)) => opts,
+        Ok(Parsed::Help) => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("wavesim: error: {e}\nrun `wavesim --help` for the options");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match opts.threads {
+        Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+            Ok(pool) => pool.install(|| run(&opts)),
+            Err(e) => Err(RunError::Threads(e)),
+        },
+        None => run(&opts),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wavesim: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sends one command; a reply of another kind than `want` is an error
+/// (this driver only sends commands it expects to succeed).
+fn send(sim: &mut Simulation, cmd: Command, want: ReplyKind) -> Result<Reply, RunError> {
+    let reply = sim.apply(&cmd);
+    match reply.kind() {
+        Ok(kind) if kind == want => Ok(reply),
+        _ => Err(RunError::Protocol { command: cmd.kind, expected: want, reply }),
+    }
+}
+
+/// Where and when the impulses go: fractions of the grid in the mid-plane
+/// (so the picture shows them), value, and fraction of the run.
+const IMPULSES: [([f32; 2], f32, f32); 4] =
+    [([0.5, 0.5], 1.0, 0.0), ([0.3, 0.66], -0.8, 0.5), ([0.68, 0.34], 0.8, 0.78), ([0.3, 0.3], -0.6, 0.9)];
+
+fn impulse_schedule(opts: &Options) -> Vec<(u64, Command)> {
+    let d = opts.dims;
+    let z = d.nz() / 2;
+    let place = |f: f32, n: u32| ((f * n as f32) as u32).clamp(1, n - 2);
+    IMPULSES
+        .iter()
+        .take(opts.impulses as usize)
+        .map(|&([fx, fy], value, at)| {
+            let step = (f64::from(at) * f64::from(opts.steps)).round() as u64;
+            (step, Command::inject_impulse([place(fx, d.nx()), place(fy, d.ny()), z], value))
+        })
+        .collect()
+}
+
+fn bar(done: u64, total: u64) -> String {
+    const WIDTH: u64 = 24;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH) as usize;
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(WIDTH as usize - filled))
+}
+
+fn run(opts: &Options) -> Result<(), RunError> {
+    let start = Instant::now();
+    let d = opts.dims;
+    let cells = d.cells() as u64;
+    match opts.backend {
+        Backend::Cpu => println!("backend: cpu"),
+        Backend::Auto => println!("backend: auto -> cpu (WaveSim has no GPU backend yet; running on the CPU)"),
+    }
+    println!(
+        "grid {}x{}x{} = {} cells, {} steps, engine {} on {} thread(s)",
+        d.nx(),
+        d.ny(),
+        d.nz(),
+        cells,
+        opts.steps,
+        opts.engine.name(),
+        match opts.engine {
+            ringkernel_wavesim::Engine::Naive => 1,
+            ringkernel_wavesim::Engine::Rayon => rayon::current_num_threads(),
+        }
+    );
+
+    let defaults = Params::DEFAULT;
+    let params = Params::new(defaults.speed(), defaults.dt(), defaults.dx(), opts.damping).map_err(RunError::Params)?;
+    let mut sim = Simulation::new(d, opts.engine);
+    send(&mut sim, Command::configure_with(&params), ReplyKind::ACK)?;
+    println!(
+        "configure: c = {} m/s, dx = {} mm, dt = {} us, Courant number {:.3} (CFL limit 0.577), damping {} -> Ack",
+        params.speed(),
+        params.dx() * 1e3,
+        params.dt() * 1e6,
+        params.courant2().sqrt(),
+        params.damping()
+    );
+
+    // The protocol refuses bad commands and the simulation goes on.
+    let wall = Command::inject_impulse([0, d.ny() / 2, d.nz() / 2], 1.0);
+    for (what, cmd) in [("InjectImpulse on the wall", wall), ("RunSteps(0)", Command::run_steps(0))] {
+        let reply = sim.apply(&cmd);
+        match reply.error_code() {
+            Some(Ok(code)) => println!("bad command check: {what} -> Error({code})"),
+            _ => return Err(RunError::Protocol { command: cmd.kind, expected: ReplyKind::ERROR, reply }),
+        }
+    }
+
+    let schedule = impulse_schedule(opts);
+    let report = u64::from(opts.report_interval());
+    let total = u64::from(opts.steps);
+    let mid = total / 2;
+    let mut next_impulse = schedule.iter().peekable();
+    let mut step = 0u64;
+    let mut stepping = Duration::ZERO;
+    let mut checkpointed = false;
+    let stdout = std::io::stdout();
+    loop {
+        while let Some((_, cmd)) = next_impulse.next_if(|(at, _)| *at <= step) {
+            send(&mut sim, *cmd, ReplyKind::ACK)?;
+            println!("inject impulse {:+} at {:?} (step {step}) -> Ack", cmd.value, cmd.pos);
+        }
+        if !checkpointed && step >= mid {
+            let r = send(&mut sim, Command::checkpoint(), ReplyKind::CHECKPOINT_OK)?;
+            println!("checkpoint -> CheckpointOk at step {}", r.step);
+            checkpointed = true;
+        }
+        if step == total {
+            break;
+        }
+        // Run to the next report, impulse or checkpoint, whichever is first.
+        let mut until = (step / report + 1) * report;
+        if let Some((at, _)) = next_impulse.peek() {
+            until = until.min(*at);
+        }
+        if !checkpointed {
+            until = until.min(mid);
+        }
+        let n = until.min(total) - step;
+        let t = Instant::now();
+        let r = send(&mut sim, Command::run_steps(n as u32), ReplyKind::ACK)?;
+        stepping += t.elapsed();
+        step = r.step;
+        if step.is_multiple_of(report) || step == total {
+            let p = send(&mut sim, Command::get_progress(), ReplyKind::PROGRESS)?;
+            let mut out = stdout.lock();
+            let _ = writeln!(
+                out,
+                "{} {:3}%  step {:>w$}/{total}  energy {:.6e}",
+                bar(p.step, total),
+                p.step * 100 / total,
+                p.step,
+                p.energy,
+                w = total.to_string().len()
+            );
+            let _ = out.flush();
+        }
+    }
+    let r = send(&mut sim, Command::terminate(), ReplyKind::TERMINATED)?;
+    println!("terminate -> Terminated at step {}", r.step);
+
+    write_png(&sim, opts, &opts.output)?;
+
+    let secs = stepping.as_secs_f64();
+    let mcells = if secs > 0.0 { (cells * total) as f64 / secs / 1e6 } else { f64::INFINITY };
+    println!(
+        "time: {:.2} s in all; stepping {:.2} s = {:.1} Mcells/s ({} cells x {} steps, walls included)",
+        start.elapsed().as_secs_f64(),
+        secs,
+        mcells,
+        cells,
+        total
+    );
+    Ok(())
+}
+
+fn write_png(sim: &Simulation, opts: &Options, path: &Path) -> Result<(), RunError> {
+    let d = sim.dims();
+    let (image, peak) = render_plane(sim.midplane(), d.nx(), d.ny(), opts.pixel_scale());
+    let bytes = encode_png(&image).map_err(RunError::Png)?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| RunError::Io { what: "create", path: dir.into(), source })?;
+    }
+    std::fs::write(path, &bytes).map_err(|source| RunError::Io { what: "write", path: path.into(), source })?;
+    println!(
+        "wrote {} ({}x{} px, mid-plane z = {}, peak |p| = {:.4e}, linear colour scale: -peak blue, 0 white, +peak red)",
+        path.display(),
+        image.width,
+        image.height,
+        d.nz() / 2,
+        peak
+    );
+    Ok(())
+}
