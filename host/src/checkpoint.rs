@@ -380,6 +380,13 @@ struct BodyTooLarge {
     bytes: usize,
 }
 
+/// The checksum the header stores for `body` (the bytes after the header):
+/// CRC-64/XZ. For tools that inspect stored checkpoints, and for fuzzing the
+/// body's validation behind a correct checksum.
+pub fn body_checksum(body: &[u8]) -> u64 {
+    crc64(body)
+}
+
 /// CRC-64/XZ (ECMA-182 polynomial, reflected; init and final xor all ones).
 /// Check value: `crc64(b"123456789") == 0x995D_C9BB_DF19_39FA`.
 fn crc64(bytes: &[u8]) -> u64 {
@@ -455,6 +462,7 @@ mod tests {
         assert_eq!(&bytes[..8], &MAGIC);
         assert_eq!(&bytes[8..12], &FORMAT_VERSION.to_le_bytes());
         assert_eq!(u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize, bytes.len() - HEADER_BYTES);
+        assert_eq!(bytes[16..24], body_checksum(&bytes[HEADER_BYTES..]).to_le_bytes());
         let back = Checkpoint::from_bytes(&bytes).unwrap();
         assert_eq!(back, c);
         assert_eq!(back.state_as::<State>().unwrap(), sample().state_as::<State>().unwrap());
