@@ -35,6 +35,12 @@ impl Command {
     pub const TERMINATE: Self = Self(3);
     /// Stop now, leave queued messages unprocessed, then Terminated.
     pub const KILL: Self = Self(4);
+    /// System slots only: Dormant → create the actor described by
+    /// `type_id`, `spec_parent`, `spec_policy` and `spec_window_ms`.
+    pub const CREATE: Self = Self(5);
+    /// System slots only: stop the running incarnation and create a fresh
+    /// one in the same slot (queued messages are kept).
+    pub const RESTART: Self = Self(6);
 
     /// The raw value.
     pub const fn as_u32(self) -> u32 {
@@ -49,12 +55,14 @@ impl Command {
             2 => "Deactivate",
             3 => "Terminate",
             4 => "Kill",
+            5 => "Create",
+            6 => "Restart",
             _ => "Invalid",
         }
     }
 }
 
-u32_kind_impls!(Command, max = 4);
+u32_kind_impls!(Command, max = 6);
 
 /// Control block flag: go Active right after initialization.
 pub const FLAG_AUTO_ACTIVATE: u32 = 1;
@@ -91,8 +99,26 @@ pub struct ControlBlock {
     pub last_error: u32,
     /// `FLAG_*` bits (host, before launch).
     pub flags: u32,
+    /// System slots, host before `CREATE`: the parent slot
+    /// ([`NO_PARENT`](crate::supervision::NO_PARENT) for the root supervisor).
+    pub spec_parent: u32,
+    /// System slots, host before `CREATE`: the new actor's policy for its own
+    /// children (bits 0..8: [`RestartPolicy`](crate::supervision::RestartPolicy))
+    /// and most restarts in its window (bits 8..32).
+    pub spec_policy: u32,
+    /// System slots, host before `CREATE`: the restart window in ms.
+    pub spec_window_ms: u32,
+    /// System slots (actor loop): incarnations of this slot so far.
+    pub generation: u32,
+    /// System slots (actor loop): the current actor's parent slot.
+    pub parent: u32,
+    /// System slots (actor loop): restarts of this slot.
+    pub restarts: u32,
+    /// System slots (actor loop): stop order of the last incarnation that
+    /// was killed or stopped (1-based; 0: none yet).
+    pub stop_seq: u64,
     /// Reserved, zero.
-    pub _reserved: [u64; 5],
+    pub _reserved: u64,
 }
 
 crate::assert_layout!(ControlBlock, size = 128, align = 128);
@@ -110,7 +136,14 @@ crate::assert_offset!(ControlBlock, type_id, 60);
 crate::assert_offset!(ControlBlock, hlc, 64);
 crate::assert_offset!(ControlBlock, last_error, 80);
 crate::assert_offset!(ControlBlock, flags, 84);
-crate::assert_offset!(ControlBlock, _reserved, 88);
+crate::assert_offset!(ControlBlock, spec_parent, 88);
+crate::assert_offset!(ControlBlock, spec_policy, 92);
+crate::assert_offset!(ControlBlock, spec_window_ms, 96);
+crate::assert_offset!(ControlBlock, generation, 100);
+crate::assert_offset!(ControlBlock, parent, 104);
+crate::assert_offset!(ControlBlock, restarts, 108);
+crate::assert_offset!(ControlBlock, stop_seq, 112);
+crate::assert_offset!(ControlBlock, _reserved, 120);
 
 impl ControlBlock {
     /// A fresh block for actor `actor_id` accepting `type_id`.
@@ -136,9 +169,9 @@ mod tests {
 
     #[test]
     fn command_raw_values_validated() {
-        for v in 0..=4 {
+        for v in 0..=6 {
             assert_eq!(Command::try_from(v).map(Command::as_u32), Ok(v));
         }
-        assert_eq!(Command::try_from(5), Err(5));
+        assert_eq!(Command::try_from(7), Err(7));
     }
 }

@@ -63,6 +63,7 @@ pub mod lifecycle;
 pub mod registry;
 pub mod ring;
 pub mod supervision;
+pub mod system;
 pub mod telemetry;
 pub mod topic;
 
