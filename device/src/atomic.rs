@@ -59,12 +59,59 @@ macro_rules! core_atomics {
     };
 }
 
+macro_rules! rmw_atomics {
+    ($t:ty, $atomic:ty, $cas:ident, $add:ident, $or:ident, $swap:ident) => {
+        /// Compare-and-swap with acquire-release ordering: `Ok(old)` when
+        /// `*p` was `old` and is now `new`, else `Err(current)`.
+        ///
+        /// # Safety
+        /// `p` is valid and aligned, and all concurrent accesses to `*p` are
+        /// atomic. Not atomic with respect to the other side of PCIe.
+        #[inline(always)]
+        pub unsafe fn $cas(p: *mut $t, old: $t, new: $t) -> Result<$t, $t> {
+            use core::sync::atomic::Ordering::{AcqRel, Acquire};
+            // SAFETY: caller guarantees validity, alignment and atomic-only access.
+            unsafe { <$atomic>::from_ptr(p) }.compare_exchange(old, new, AcqRel, Acquire)
+        }
+        /// Fetch-and-add (acquire-release); returns the old value.
+        ///
+        /// # Safety
+        /// As for the compare-and-swap.
+        #[inline(always)]
+        pub unsafe fn $add(p: *mut $t, v: $t) -> $t {
+            // SAFETY: caller guarantees validity, alignment and atomic-only access.
+            unsafe { <$atomic>::from_ptr(p) }.fetch_add(v, core::sync::atomic::Ordering::AcqRel)
+        }
+        /// Fetch-and-or (acquire-release); returns the old value.
+        ///
+        /// # Safety
+        /// As for the compare-and-swap.
+        #[inline(always)]
+        pub unsafe fn $or(p: *mut $t, v: $t) -> $t {
+            // SAFETY: caller guarantees validity, alignment and atomic-only access.
+            unsafe { <$atomic>::from_ptr(p) }.fetch_or(v, core::sync::atomic::Ordering::AcqRel)
+        }
+        /// Swap (acquire-release); returns the old value.
+        ///
+        /// # Safety
+        /// As for the compare-and-swap.
+        #[inline(always)]
+        pub unsafe fn $swap(p: *mut $t, v: $t) -> $t {
+            // SAFETY: caller guarantees validity, alignment and atomic-only access.
+            unsafe { <$atomic>::from_ptr(p) }.swap(v, core::sync::atomic::Ordering::AcqRel)
+        }
+    };
+}
+
 /// System scope: memory shared with the host.
 pub mod sys {
     use core::sync::atomic::{AtomicU32, AtomicU64};
 
     core_atomics!(u64, AtomicU64, load_relaxed_u64, load_acquire_u64, store_relaxed_u64, store_release_u64);
     core_atomics!(u32, AtomicU32, load_relaxed_u32, load_acquire_u32, store_relaxed_u32, store_release_u32);
+
+    rmw_atomics!(u64, AtomicU64, cas_u64, fetch_add_u64, fetch_or_u64, swap_u64);
+    rmw_atomics!(u32, AtomicU32, cas_u32, fetch_add_u32, fetch_or_u32, swap_u32);
 
     /// Acquire fence: later reads see what the writer published before the
     /// release store that an earlier relaxed load observed.
@@ -158,7 +205,9 @@ pub mod block {
 pub mod gpu {
     #[cfg(not(target_arch = "nvptx64"))]
     pub use super::sys::{
-        fence_acquire, fence_release, load_acquire_u64, load_relaxed_u64, store_relaxed_u64, store_release_u64,
+        cas_u32, cas_u64, fence_acquire, fence_release, fetch_add_u64, fetch_or_u32, load_acquire_u32,
+        load_acquire_u64, load_relaxed_u32, load_relaxed_u64, store_relaxed_u32, store_relaxed_u64, store_release_u32,
+        store_release_u64, swap_u32,
     };
 
     #[cfg(target_arch = "nvptx64")]
@@ -205,6 +254,116 @@ pub mod gpu {
         pub unsafe fn store_release_u64(p: *mut u64, v: u64) {
             // SAFETY: see the function's contract.
             unsafe { asm!("st.release.gpu.u64 [{p}], {v};", v = in(reg64) v, p = in(reg64) p, options(nostack)) };
+        }
+        /// Relaxed `.gpu` 32-bit load.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u64`], 4-aligned.
+        #[inline(always)]
+        pub unsafe fn load_relaxed_u32(p: *const u32) -> u32 {
+            let v: u32;
+            // SAFETY: see the function's contract.
+            unsafe { asm!("ld.relaxed.gpu.u32 {v}, [{p}];", v = out(reg32) v, p = in(reg64) p, options(nostack)) };
+            v
+        }
+        /// Acquire `.gpu` 32-bit load.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u32`].
+        #[inline(always)]
+        pub unsafe fn load_acquire_u32(p: *const u32) -> u32 {
+            let v: u32;
+            // SAFETY: see the function's contract.
+            unsafe { asm!("ld.acquire.gpu.u32 {v}, [{p}];", v = out(reg32) v, p = in(reg64) p, options(nostack)) };
+            v
+        }
+        /// Relaxed `.gpu` 32-bit store.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u32`].
+        #[inline(always)]
+        pub unsafe fn store_relaxed_u32(p: *mut u32, v: u32) {
+            // SAFETY: see the function's contract.
+            unsafe { asm!("st.relaxed.gpu.u32 [{p}], {v};", v = in(reg32) v, p = in(reg64) p, options(nostack)) };
+        }
+        /// Release `.gpu` 32-bit store.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u32`].
+        #[inline(always)]
+        pub unsafe fn store_release_u32(p: *mut u32, v: u32) {
+            // SAFETY: see the function's contract.
+            unsafe { asm!("st.release.gpu.u32 [{p}], {v};", v = in(reg32) v, p = in(reg64) p, options(nostack)) };
+        }
+        /// `.gpu` compare-and-swap (acq_rel): `Ok(old)` on success, else `Err(current)`.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u64`].
+        #[inline(always)]
+        pub unsafe fn cas_u64(p: *mut u64, old: u64, new: u64) -> Result<u64, u64> {
+            let v: u64;
+            // SAFETY: see the function's contract.
+            unsafe {
+                asm!("atom.acq_rel.gpu.cas.b64 {v}, [{p}], {o}, {n};", v = out(reg64) v, p = in(reg64) p,
+                     o = in(reg64) old, n = in(reg64) new, options(nostack))
+            };
+            if v == old { Ok(v) } else { Err(v) }
+        }
+        /// `.gpu` 32-bit compare-and-swap (acq_rel).
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u32`].
+        #[inline(always)]
+        pub unsafe fn cas_u32(p: *mut u32, old: u32, new: u32) -> Result<u32, u32> {
+            let v: u32;
+            // SAFETY: see the function's contract.
+            unsafe {
+                asm!("atom.acq_rel.gpu.cas.b32 {v}, [{p}], {o}, {n};", v = out(reg32) v, p = in(reg64) p,
+                     o = in(reg32) old, n = in(reg32) new, options(nostack))
+            };
+            if v == old { Ok(v) } else { Err(v) }
+        }
+        /// `.gpu` fetch-and-add (acq_rel); returns the old value.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u64`].
+        #[inline(always)]
+        pub unsafe fn fetch_add_u64(p: *mut u64, x: u64) -> u64 {
+            let v: u64;
+            // SAFETY: see the function's contract.
+            unsafe {
+                asm!("atom.acq_rel.gpu.add.u64 {v}, [{p}], {x};", v = out(reg64) v, p = in(reg64) p,
+                     x = in(reg64) x, options(nostack))
+            };
+            v
+        }
+        /// `.gpu` 32-bit fetch-and-or (acq_rel); returns the old value.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u32`].
+        #[inline(always)]
+        pub unsafe fn fetch_or_u32(p: *mut u32, x: u32) -> u32 {
+            let v: u32;
+            // SAFETY: see the function's contract.
+            unsafe {
+                asm!("atom.acq_rel.gpu.or.b32 {v}, [{p}], {x};", v = out(reg32) v, p = in(reg64) p,
+                     x = in(reg32) x, options(nostack))
+            };
+            v
+        }
+        /// `.gpu` 32-bit swap (acq_rel); returns the old value.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u32`].
+        #[inline(always)]
+        pub unsafe fn swap_u32(p: *mut u32, x: u32) -> u32 {
+            let v: u32;
+            // SAFETY: see the function's contract.
+            unsafe {
+                asm!("atom.acq_rel.gpu.exch.b32 {v}, [{p}], {x};", v = out(reg32) v, p = in(reg64) p,
+                     x = in(reg32) x, options(nostack))
+            };
+            v
         }
         /// `.gpu` acquire fence.
         #[inline(always)]

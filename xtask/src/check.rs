@@ -35,8 +35,8 @@ const STEPS: [Step; 6] = [
     Step::Cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
     Step::Cargo(&["test", "--workspace"]),
     Step::CargoEnv {
-        label: "loom model of the ring protocol",
-        args: &["test", "-p", "ringkernel-device", "--test", "loom_ring", "--release"],
+        label: "loom models of the ring protocols (SPSC ring, K2K MPSC inbox)",
+        args: &["test", "-p", "ringkernel-device", "--test", "loom_ring", "--test", "loom_mpsc", "--release"],
         target: "loom",
         env: &[("RUSTFLAGS", "--cfg loom")],
     },
