@@ -25,6 +25,7 @@
 
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
+use ringkernel_shared::supervision::RestartPolicy;
 use ringkernel_shared::{Envelope, HlcTimestamp, MessageFlags};
 
 /// Largest number of envelopes one `handle` call may send.
@@ -80,6 +81,52 @@ pub struct Fault(pub u32);
 pub enum SendError {
     /// The handler already sent [`MAX_OUTPUTS_PER_MESSAGE`] envelopes.
     TooManyOutputs,
+    /// The destination's K2K inbox is full; nothing was sent. Try again in a
+    /// later message, or answer the work with an error.
+    InboxFull,
+    /// No slot of this system hosts that actor id.
+    NoSuchActor,
+    /// The actor does not run in an actor system (a single-actor launch),
+    /// so there is no one to send to, spawn or look up.
+    NotInSystem,
+    /// Every slot of the spawn pool is taken.
+    NoFreeSlot,
+    /// A name or topic breaks the naming rules.
+    InvalidName,
+}
+
+/// How a spawned child supervises *its own* children.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildSpec {
+    /// Which of its children restart when one fails.
+    pub policy: RestartPolicy,
+    /// Most restarts of its children within `window_ms` before it gives up
+    /// (escalates).
+    pub max_restarts: u32,
+    /// The restart-intensity window in milliseconds.
+    pub window_ms: u32,
+}
+
+impl Default for ChildSpec {
+    /// One-for-one, at most 3 restarts in 5 s.
+    fn default() -> Self {
+        Self { policy: RestartPolicy::ONE_FOR_ONE, max_restarts: 3, window_ms: 5000 }
+    }
+}
+
+/// What an actor in a system can reach besides its own outputs:
+/// implemented by the system slot loop (`crate::system`).
+pub(crate) trait SystemPort {
+    /// Deliver `env` to the K2K inbox of `env.header.destination`.
+    fn send(&self, env: &Envelope) -> Result<(), SendError>;
+    /// Create a child of this actor of type `type_id` in a free spawn-pool
+    /// slot; returns its actor id.
+    fn spawn(&self, type_id: u32, spec: ChildSpec) -> Result<u32, SendError>;
+    /// The actor registered under `name`, or the first match of a `*`
+    /// pattern.
+    fn lookup(&self, name: &[u8]) -> Option<u32>;
+    /// Deliver `env` to every subscriber of `topic`; returns how many got it.
+    fn publish(&self, topic: &[u8], env: &Envelope) -> Result<u32, SendError>;
 }
 
 /// Envelopes a handler produced, flushed by the loop after `handle` returns.
@@ -120,6 +167,9 @@ pub struct Context<'a, A: Actor> {
     pub(crate) source: u32,
     pub(crate) correlation_id: u64,
     pub(crate) now: HlcTimestamp,
+    /// The actor's clock while the handler runs: ticked by every K2K send.
+    pub(crate) clock: HlcTimestamp,
+    pub(crate) port: Option<&'a dyn SystemPort>,
     pub(crate) stop: bool,
     pub(crate) replied: bool,
     pub(crate) _actor: PhantomData<fn(A)>,
@@ -197,6 +247,63 @@ impl<'a, A: Actor> Context<'a, A> {
     /// nothing more.
     pub fn stop(&mut self) {
         self.stop = true;
+    }
+
+    fn port(&self) -> Result<&'a dyn SystemPort, SendError> {
+        self.port.ok_or(SendError::NotInSystem)
+    }
+
+    fn k2k_envelope<B: Actor>(&mut self, to: u32, msg: &B::Msg) -> Envelope {
+        let mut env = match Envelope::from_pod(B::TYPE_ID, self.actor_id, to, msg) {
+            Ok(e) => e,
+            Err(_) => unreachable_oversize(),
+        };
+        // A send is an event of this actor: its stamp is strictly after the
+        // receipt of the current message and after every earlier send.
+        let physical = self.clock.physical;
+        env.header.hlc = self.clock.tick(physical);
+        env
+    }
+
+    /// Send `msg` to actor `to` (of type `B`) in this system, on the device:
+    /// it goes straight into `to`'s K2K inbox. A full inbox is reported as
+    /// [`SendError::InboxFull`] and nothing is sent; the message is never
+    /// dropped silently. Replies from `to` do not come back automatically:
+    /// `to` answers with a `send_to` of its own.
+    pub fn send_to<B: Actor>(&mut self, to: u32, msg: &B::Msg) -> Result<(), SendError> {
+        const { assert!(core::mem::size_of::<B::Msg>() <= ringkernel_shared::PAYLOAD_BYTES) };
+        let port = self.port()?;
+        let env = self.k2k_envelope::<B>(to, msg);
+        port.send(&env)
+    }
+
+    /// Create a child actor of type `B` under this actor (its supervisor)
+    /// in a free slot of the system's spawn pool, without a new launch.
+    /// Returns the child's actor id at once; the child starts shortly after.
+    pub fn spawn<B: Actor>(&mut self, spec: ChildSpec) -> Result<u32, SendError> {
+        self.port()?.spawn(B::TYPE_ID, spec)
+    }
+
+    /// The actor the host registered under `name`, or the first registered
+    /// name matching a `*` pattern (see `ringkernel_shared::registry`).
+    pub fn lookup(&self, name: &[u8]) -> Result<Option<u32>, SendError> {
+        if ringkernel_shared::registry::validate_name_pattern(name).is_err() {
+            return Err(SendError::InvalidName);
+        }
+        Ok(self.port()?.lookup(name))
+    }
+
+    /// Publish `msg` (a message of type `B`) on `topic`: every actor
+    /// subscribed with a matching pattern gets it in its K2K inbox. Returns
+    /// how many did; a subscriber whose inbox is full makes this return
+    /// [`SendError::InboxFull`] after the others got theirs.
+    pub fn publish<B: Actor>(&mut self, topic: &[u8], msg: &B::Msg) -> Result<u32, SendError> {
+        if ringkernel_shared::topic::validate_topic(topic).is_err() {
+            return Err(SendError::InvalidName);
+        }
+        let port = self.port()?;
+        let env = self.k2k_envelope::<B>(0, msg);
+        port.publish(topic, &env)
     }
 }
 

@@ -62,6 +62,21 @@ pub mod gpu {
         unsafe { core::arch::nvptx::_thread_idx_x() < 32 && core::arch::nvptx::_block_idx_x() == 0 }
     }
 
+    /// Whether this thread is in warp 0 of its block (the warp that runs
+    /// the block's slot in an actor system).
+    #[inline(always)]
+    pub fn is_slot_warp() -> bool {
+        // SAFETY: reading special registers has no preconditions.
+        unsafe { core::arch::nvptx::_thread_idx_x() < 32 }
+    }
+
+    /// This block's index (an actor system's slot).
+    #[inline(always)]
+    pub fn block_index() -> u32 {
+        // SAFETY: reading special registers has no preconditions.
+        unsafe { core::arch::nvptx::_block_idx_x() as u32 }
+    }
+
     /// `bar.warp.sync` over the whole warp: all lanes wait for each other,
     /// and memory accesses before it (of any lane) are ordered before
     /// accesses after it (of any lane).

@@ -24,10 +24,11 @@
 //! has been idle for COUNTER_PUBLISH_IDLE_ROUNDS polls, not per message: on the GPU each is a PCIe write, and
 //! every pending write makes the next release fence wait longer.
 
-use crate::actor::{Actor, Context, Outputs};
+use crate::actor::{Actor, Context, Outputs, SystemPort};
 use crate::atomic::sys;
 use crate::platform::Platform;
 use crate::queue::{Consumer, Producer, RawRing, WriterRing, lane_envelope};
+use crate::system::{PendingRequest, SlotLink};
 use core::marker::PhantomData;
 use ringkernel_shared::control::FLAG_AUTO_ACTIVATE;
 use ringkernel_shared::{
@@ -57,6 +58,26 @@ pub const ERROR_PAYLOAD_TOO_SHORT: u32 = 8;
 pub const ERROR_HANDLER_FAULT: u32 = 9;
 /// Error-reply code: the actor stopped before answering.
 pub const ERROR_ACTOR_STOPPED: u32 = 10;
+/// `last_error` code: a command that is not valid in the slot's state
+/// (e.g. `CREATE` for a live actor) was acknowledged and ignored.
+pub const ERROR_BAD_COMMAND: u32 = 11;
+/// `last_error` code: the actor failed because a child's supervisor gave
+/// up (restart intensity exceeded) and escalated to it.
+pub const ERROR_ESCALATED: u32 = 12;
+/// `last_error` code: the slot was asked for an actor type its system does
+/// not contain.
+pub const ERROR_UNKNOWN_TYPE: u32 = 13;
+
+/// How an incarnation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Terminated in order (stop, terminate, or a kill).
+    Terminated,
+    /// Failed (a handler fault, or an escalation).
+    Failed,
+    /// Asked to restart (by the host or a supervisor).
+    Restart,
+}
 
 /// Validation of an inbound envelope for actor `A`: 0 when it may be
 /// handled, else the error code ([`ringkernel_shared::EnvelopeError::code`] or
@@ -86,8 +107,12 @@ pub struct ActorPointers {
 // SAFETY: plain pointers to memory shared by design; see `run_actor`.
 unsafe impl Send for ActorPointers {}
 
-struct Loop<A: Actor, P: Platform> {
+struct Loop<'s, A: Actor, P: Platform> {
     cb: *mut ControlBlock,
+    /// The system slot this incarnation runs in, if any.
+    sys: Option<&'s mut SlotLink<P>>,
+    /// Set when a system request ends the incarnation.
+    exit: Option<Exit>,
     tel_ptr: *mut TelemetryBuffer,
     inbox: Consumer<WriterRing<P>>,
     outbox: Producer<WriterRing<P>>,
@@ -112,7 +137,7 @@ macro_rules! cb_field {
     };
 }
 
-impl<A: Actor, P: Platform> Loop<A, P> {
+impl<A: Actor, P: Platform> Loop<'_, A, P> {
     fn set_state(&mut self, to: LifecycleState) -> bool {
         match self.state.transition(to) {
             Ok(s) => {
@@ -142,12 +167,43 @@ impl<A: Actor, P: Platform> Loop<A, P> {
         }
     }
 
+    /// Go to Terminated from any live state (a kill).
+    fn kill(&mut self) {
+        if self.state != LifecycleState::DRAINING && !self.state.is_final() {
+            self.set_state(LifecycleState::DRAINING);
+        }
+        self.set_state(LifecycleState::TERMINATED);
+    }
+
+    /// Apply what other actors of the system asked of this one.
+    fn poll_pending(&mut self) -> bool {
+        let Some(link) = self.sys.as_deref_mut() else { return false };
+        match link.take_pending() {
+            None => false,
+            Some(PendingRequest::Kill) => {
+                self.kill();
+                true
+            }
+            Some(PendingRequest::Restart) => {
+                self.exit = Some(Exit::Restart);
+                true
+            }
+            Some(PendingRequest::Fail) => {
+                self.set_error(ERROR_ESCALATED);
+                self.cb_fail += 1;
+                self.set_state(LifecycleState::FAILED);
+                true
+            }
+        }
+    }
+
     /// Apply a pending command, if any. Returns whether one was applied.
     fn poll_command(&mut self) -> bool {
+        let pending = self.poll_pending();
         // SAFETY: see cb_field; the host writes command_seq atomically.
         let seq = unsafe { sys::load_relaxed_u32(cb_field!(self, command_seq)) };
         if seq == self.ack {
-            return false;
+            return pending;
         }
         sys::fence_acquire();
         // SAFETY: written by the host before the release store of command_seq.
@@ -162,12 +218,9 @@ impl<A: Actor, P: Platform> Loop<A, P> {
             Ok(Command::TERMINATE) => {
                 self.set_state(LifecycleState::DRAINING);
             }
-            Ok(Command::KILL) => {
-                if self.state != LifecycleState::DRAINING {
-                    self.set_state(LifecycleState::DRAINING);
-                }
-                self.set_state(LifecycleState::TERMINATED);
-            }
+            Ok(Command::KILL) => self.kill(),
+            Ok(Command::RESTART) if self.sys.is_some() => self.exit = Some(Exit::Restart),
+            Ok(Command::CREATE | Command::RESTART) => self.set_error(ERROR_BAD_COMMAND),
             // Unknown or NONE: acknowledge and ignore; the host validates
             // commands before posting, so this is a foreign writer.
             _ => self.set_error(raw | 0x8000_0000),
@@ -292,12 +345,16 @@ impl<A: Actor, P: Platform> Loop<A, P> {
             source: env.header.source,
             correlation_id: env.header.correlation_id,
             now: stamp,
+            clock: stamp,
+            port: self.sys.as_deref().map(|l| &l.port as &dyn SystemPort),
             stop: false,
             replied: false,
             _actor: PhantomData,
         };
         let result = actor.handle(&mut ctx, msg);
-        let (stop, replied) = (ctx.stop, ctx.replied);
+        let (stop, replied, clock) = (ctx.stop, ctx.replied, ctx.clock);
+        // K2K sends ticked the handler's copy of the clock.
+        self.hlc = clock;
         let done = P::now_ns();
         for i in 0..self.outputs.len() {
             let stamp = self.hlc.tick(done);
@@ -321,11 +378,159 @@ impl<A: Actor, P: Platform> Loop<A, P> {
             }
             self.set_state(LifecycleState::FAILED);
         } else if stop {
-            if self.state != LifecycleState::DRAINING {
-                self.set_state(LifecycleState::DRAINING);
-            }
-            self.set_state(LifecycleState::TERMINATED);
+            self.kill();
         }
+    }
+
+    /// Whether the loop should go on serving.
+    fn serving(&self) -> bool {
+        self.exit.is_none() && (self.state == LifecycleState::ACTIVE || self.state == LifecycleState::DRAINING)
+    }
+
+    /// Take up to `limit` envelopes from the K2K inbox and handle them.
+    /// Returns how many were taken.
+    fn serve_k2k(&mut self, actor: &mut A, limit: u32) -> u32 {
+        let mut n = 0;
+        while n < limit && self.serving() {
+            let Some(link) = self.sys.as_deref_mut() else { break };
+            // Lane 0 decides, so every lane takes the same branch.
+            let ready = P::shuffle(link.k2k.ready() as u64, 0) != 0;
+            if !ready {
+                break;
+            }
+            let Some(env) = link.k2k.pop(P::is_writer()) else { break };
+            n += 1;
+            let v = verdict::<A>(&env);
+            self.process(actor, &env, v);
+        }
+        n
+    }
+
+    /// The incarnation is over for good: answer every request still queued
+    /// (host inbox) with [`ERROR_ACTOR_STOPPED`] and drop what waits in the
+    /// K2K inbox, counting both as dead letters, so that nothing sent to a
+    /// stopped actor waits for an answer that cannot come.
+    fn reject_queued(&mut self, prefetch: &mut [Envelope; PREFETCH]) {
+        loop {
+            let k = if P::LANES > 1 {
+                self.inbox.peek_lanes::<P>(&mut prefetch[0], P::LANES)
+            } else {
+                self.inbox.peek_batch(prefetch)
+            };
+            if k == 0 {
+                break;
+            }
+            for j in 0..k {
+                let env = if P::LANES > 1 { lane_envelope::<P>(&prefetch[0], j) } else { prefetch[j] };
+                self.inbox.consume(1);
+                self.cb_in += 1;
+                self.dead_letter(&env, ERROR_ACTOR_STOPPED);
+            }
+            self.end_batch();
+        }
+        while let Some(link) = self.sys.as_deref_mut() {
+            if P::shuffle(link.k2k.ready() as u64, 0) == 0 {
+                break;
+            }
+            if link.k2k.pop(P::is_writer()).is_none() {
+                break;
+            }
+            self.cb_in += 1;
+            self.cb_dead += 1;
+            self.tel.dead_letters += 1;
+        }
+    }
+}
+
+impl<'s, A: Actor, P: Platform> Loop<'s, A, P> {
+    /// Attach to an actor's memory; returns the loop and the control
+    /// block's flags.
+    ///
+    /// # Safety
+    /// As for [`run_actor`].
+    unsafe fn attach(ptrs: ActorPointers, sys: Option<&'s mut SlotLink<P>>) -> (Self, u32) {
+        let cb = ptrs.control;
+        // SAFETY: `cb` is valid (contract); the host wrote these fields before
+        // launch and does not change them during the run.
+        let actor_id = unsafe { sys::load_relaxed_u32(&raw const (*cb).actor_id) };
+        // SAFETY: as above.
+        let (flags, ack, start_hlc, start_state) = unsafe {
+            (
+                sys::load_relaxed_u32(&raw const (*cb).flags),
+                sys::load_acquire_u32(&raw const (*cb).command_ack),
+                HlcTimestamp {
+                    physical: sys::load_relaxed_u64(&raw const (*cb).hlc.physical),
+                    logical: sys::load_relaxed_u32(&raw const (*cb).hlc.logical),
+                    node: actor_id,
+                },
+                sys::load_relaxed_u32(&raw const (*cb).state),
+            )
+        };
+        // SAFETY: ring contracts from this function's contract.
+        let (inbox, outbox) = unsafe {
+            (
+                Consumer::attach(WriterRing::new(RawRing::new(ptrs.inbox))),
+                Producer::attach(WriterRing::new(RawRing::new(ptrs.outbox))),
+            )
+        };
+        let mut lp = Self {
+            cb,
+            sys,
+            exit: None,
+            tel_ptr: ptrs.telemetry,
+            inbox,
+            outbox,
+            state: LifecycleState::try_from(start_state).unwrap_or(LifecycleState::DORMANT),
+            ack,
+            actor_id,
+            hlc: start_hlc,
+            tel: TelemetryBuffer::default(),
+            cb_in: 0,
+            cb_out: 0,
+            cb_dead: 0,
+            cb_fail: 0,
+            outputs: Outputs::new(),
+            _p: PhantomData,
+        };
+        // SAFETY: counters are ours while we run; resume from what a previous
+        // incarnation published so they stay monotonic.
+        unsafe {
+            lp.cb_in = sys::load_relaxed_u64(&raw const (*cb).messages_in);
+            lp.cb_out = sys::load_relaxed_u64(&raw const (*cb).messages_out);
+            lp.cb_dead = sys::load_relaxed_u64(&raw const (*cb).dead_letters);
+            lp.cb_fail = sys::load_relaxed_u64(&raw const (*cb).failures);
+        }
+        (lp, flags)
+    }
+}
+
+/// Answer what is queued for a system slot that has no actor (see
+/// `Loop::reject_queued`), publishing the counters.
+///
+/// # Safety
+/// `link` is the slot's own, built by `run_slot`, and no incarnation runs.
+pub(crate) unsafe fn reject_only<P: Platform>(link: &mut SlotLink<P>) {
+    let ptrs = link.port.ptrs;
+    // SAFETY: the slot's memory (contract); no handler runs.
+    let (mut lp, _) = unsafe { Loop::<Nobody, P>::attach(ptrs, Some(link)) };
+    let mut prefetch = [<Envelope as bytemuck::Zeroable>::zeroed(); PREFETCH];
+    lp.reject_queued(&mut prefetch);
+    lp.end_batch();
+    lp.publish_counters();
+}
+
+/// The actor type of [`reject_only`]'s loop, which handles nothing.
+struct Nobody;
+
+impl Actor for Nobody {
+    const TYPE_ID: u32 = 0;
+    type Msg = u8;
+    type Reply = u8;
+    fn create(_actor_id: u32) -> Self {
+        Nobody
+    }
+    fn handle(&mut self, _ctx: &mut Context<'_, Self>, _msg: u8) -> Result<(), crate::actor::Fault> {
+        Ok(())
     }
 }
 
@@ -339,64 +544,41 @@ impl<A: Actor, P: Platform> Loop<A, P> {
 ///   [`ringkernel_shared::ring`] describes, valid for the whole call; this
 ///   call is the only consumer of `inbox` and the only producer of `outbox`.
 pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
+    // SAFETY: forwarded contract; no system.
+    unsafe { run_incarnation::<A, P>(ptrs, None, None) };
+}
+
+/// One incarnation, alone ([`run_actor`]) or in a system slot (`sys`).
+/// `ack_seq`: a command (a system slot's `CREATE`) to acknowledge once the
+/// actor is initialised.
+///
+/// # Safety
+/// As for [`run_actor`]; `sys`, when given, belongs to the slot whose
+/// memory `ptrs` describes.
+pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
+    ptrs: ActorPointers,
+    sys: Option<&mut SlotLink<P>>,
+    ack_seq: Option<u32>,
+) -> Exit {
     const { assert!(core::mem::size_of::<A::Msg>() <= PAYLOAD_BYTES, "Actor::Msg is larger than 64 bytes") };
     const { assert!(core::mem::size_of::<A::Reply>() <= PAYLOAD_BYTES, "Actor::Reply is larger than 64 bytes") };
-    let cb = ptrs.control;
-    // SAFETY: `cb` is valid (contract); the host wrote these fields before
-    // launch and does not change them during the run.
-    let actor_id = unsafe { sys::load_relaxed_u32(&raw const (*cb).actor_id) };
-    // SAFETY: as above.
-    let (flags, ack, start_hlc, start_state) = unsafe {
-        (
-            sys::load_relaxed_u32(&raw const (*cb).flags),
-            sys::load_acquire_u32(&raw const (*cb).command_ack),
-            HlcTimestamp {
-                physical: sys::load_relaxed_u64(&raw const (*cb).hlc.physical),
-                logical: sys::load_relaxed_u32(&raw const (*cb).hlc.logical),
-                node: actor_id,
-            },
-            sys::load_relaxed_u32(&raw const (*cb).state),
-        )
-    };
-    // SAFETY: ring contracts from this function's contract.
-    let (inbox, outbox) = unsafe {
-        (
-            Consumer::attach(WriterRing::new(RawRing::new(ptrs.inbox))),
-            Producer::attach(WriterRing::new(RawRing::new(ptrs.outbox))),
-        )
-    };
-    let mut lp = Loop::<A, P> {
-        cb,
-        tel_ptr: ptrs.telemetry,
-        inbox,
-        outbox,
-        state: LifecycleState::try_from(start_state).unwrap_or(LifecycleState::DORMANT),
-        ack,
-        actor_id,
-        hlc: start_hlc,
-        tel: TelemetryBuffer::default(),
-        cb_in: 0,
-        cb_out: 0,
-        cb_dead: 0,
-        cb_fail: 0,
-        outputs: Outputs::new(),
-        _p: PhantomData,
-    };
-    // SAFETY: counters are ours while we run; resume from what a previous
-    // incarnation published so they stay monotonic.
-    unsafe {
-        lp.cb_in = sys::load_relaxed_u64(&raw const (*cb).messages_in);
-        lp.cb_out = sys::load_relaxed_u64(&raw const (*cb).messages_out);
-        lp.cb_dead = sys::load_relaxed_u64(&raw const (*cb).dead_letters);
-        lp.cb_fail = sys::load_relaxed_u64(&raw const (*cb).failures);
-    }
+    // SAFETY: forwarded contract.
+    let (mut lp, flags) = unsafe { Loop::<A, P>::attach(ptrs, sys) };
+    let (cb, actor_id) = (lp.cb, lp.actor_id);
     if !lp.set_state(LifecycleState::INITIALIZING) {
         // Not launchable from this state (e.g. already Terminated).
-        return;
+        return Exit::Terminated;
     }
     let mut actor = A::create(actor_id);
     let first = if flags & FLAG_AUTO_ACTIVATE != 0 { LifecycleState::ACTIVE } else { LifecycleState::DEACTIVATED };
     lp.set_state(first);
+    if let Some(seq) = ack_seq {
+        lp.ack = seq;
+        if P::is_writer() {
+            // SAFETY: see cb_field; the host waits on command_ack.
+            unsafe { sys::store_release_u32(&raw mut (*cb).command_ack, seq) };
+        }
+    }
     lp.heartbeat(P::now_ns());
 
     let mut prefetch = [<Envelope as bytemuck::Zeroable>::zeroed(); PREFETCH];
@@ -411,8 +593,8 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
             busy_rounds = 0;
             lp.poll_command();
         }
-        let serving = lp.state == LifecycleState::ACTIVE || lp.state == LifecycleState::DRAINING;
-        if lp.state.is_final() {
+        let serving = lp.serving();
+        if lp.state.is_final() || lp.exit.is_some() {
             break;
         }
         let mut n = 0;
@@ -438,7 +620,7 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
                         lp.inbox.consume(1);
                         n += 1;
                         lp.process(&mut actor, &env, v);
-                        if lp.state != LifecycleState::ACTIVE && lp.state != LifecycleState::DRAINING {
+                        if !lp.serving() {
                             break 'batch;
                         }
                     }
@@ -454,7 +636,7 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
                         lp.inbox.consume(1);
                         n += 1;
                         lp.process(&mut actor, env, verdict::<A>(env));
-                        if lp.state != LifecycleState::ACTIVE && lp.state != LifecycleState::DRAINING {
+                        if !lp.serving() {
                             // Stopped or failed: what is still queued stays
                             // in the ring for the next incarnation (or the host).
                             break 'batch;
@@ -464,6 +646,9 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
                         break;
                     }
                 }
+            }
+            if lp.sys.is_some() {
+                n += lp.serve_k2k(&mut actor, BATCH);
             }
         }
         if n > 0 {
@@ -495,6 +680,14 @@ pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
         }
     }
     lp.end_batch();
+    if lp.sys.is_some() && lp.state == LifecycleState::TERMINATED {
+        lp.reject_queued(&mut prefetch);
+    }
     lp.publish_counters();
     lp.heartbeat(P::now_ns());
+    match lp.exit {
+        Some(e) => e,
+        None if lp.state == LifecycleState::FAILED => Exit::Failed,
+        None => Exit::Terminated,
+    }
 }

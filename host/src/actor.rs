@@ -125,6 +125,9 @@ pub(crate) struct ActorShared {
     pub rt: Arc<RuntimeShared>,
     pub outputs: OutputQueue,
     pub stats: Stats,
+    /// For an actor-system slot: its index. A slot outlives its actors: it
+    /// is not closed when an incarnation ends, and Dormant means stopped.
+    pub slot: Option<u32>,
     /// Dropped by hand, after the execution is joined.
     mem: ManuallyDrop<ActorMemory>,
     inbox: Mutex<Producer<RawRing>>,
@@ -191,6 +194,7 @@ impl ActorShared {
             rt,
             outputs,
             stats: Stats::default(),
+            slot: None,
             mem: ManuallyDrop::new(mem),
             inbox: Mutex::new(inbox),
             exec,
@@ -246,6 +250,17 @@ impl ActorShared {
             };
             c.last_error = sys::load_relaxed_u32(cb!(self.last_error));
             c.flags = sys::load_relaxed_u32(cb!(self.flags));
+            if self.slot.is_some() {
+                // A system slot's actor type changes with its incarnations.
+                c.type_id = sys::load_relaxed_u32(cb!(self.type_id));
+            }
+            c.spec_parent = sys::load_relaxed_u32(cb!(self.spec_parent));
+            c.spec_policy = sys::load_relaxed_u32(cb!(self.spec_policy));
+            c.spec_window_ms = sys::load_relaxed_u32(cb!(self.spec_window_ms));
+            c.generation = sys::load_relaxed_u32(cb!(self.generation));
+            c.parent = sys::load_relaxed_u32(cb!(self.parent));
+            c.restarts = sys::load_relaxed_u32(cb!(self.restarts));
+            c.stop_seq = sys::load_relaxed_u64(cb!(self.stop_seq));
         }
         c
     }
@@ -295,7 +310,7 @@ impl ActorShared {
             return true;
         }
         if self.exec.is_finished() {
-            if !self.state().is_final() {
+            if !self.state().is_final() && self.slot.is_none() {
                 self.faulted.store(true, Ordering::Release);
             }
             return true;
@@ -305,7 +320,11 @@ impl ActorShared {
 
     /// Why the actor stopped, for pending requests (call once it has).
     pub(crate) fn stop_reason(&self) -> CloseReason {
-        if self.state() == LifecycleState::TERMINATED {
+        let state = self.state();
+        if self.slot.is_some() && state == LifecycleState::DORMANT {
+            return CloseReason::ShutDown;
+        }
+        if state == LifecycleState::TERMINATED {
             CloseReason::Terminated
         } else {
             CloseReason::Failed { code: self.last_error() }
@@ -317,6 +336,15 @@ impl ActorShared {
     /// Whether the actor takes new messages now.
     fn admission(&self) -> Result<(), Refusal> {
         let state = self.state();
+        if self.slot.is_some() && !self.is_closed() {
+            // A slot answers everything it accepted: a Failed actor is
+            // restarted (and serves its queue) or killed (and answers the
+            // queue with errors).
+            return match state {
+                LifecycleState::DORMANT | LifecycleState::TERMINATED => Err(Refusal::Terminated),
+                _ => Ok(()),
+            };
+        }
         if state == LifecycleState::FAILED {
             Err(Refusal::Failed)
         } else if state.accepts_messages() {
@@ -483,7 +511,31 @@ impl ActorShared {
         seq
     }
 
-    fn acked(&self, seq: u32) -> bool {
+    /// Post `cmd` without validation (system slots: `CREATE`, `RESTART`,
+    /// `KILL`, whose effects the system waits for itself).
+    pub(crate) fn post_command(&self, cmd: Command) -> u32 {
+        self.post_now(cmd)
+    }
+
+    /// A system slot's create spec, written before posting `CREATE` (the
+    /// slot reads it only then).
+    pub(crate) fn write_spec(&self, type_id: u32, parent: u32, spec: &ringkernel_device::ChildSpec, flags: u32) {
+        // SAFETY: host-owned fields of the control block (see
+        // ringkernel_shared::control); the release store of `command_seq` in
+        // `post_now` publishes them.
+        unsafe {
+            sys::store_relaxed_u32(cb!(self.type_id), type_id);
+            sys::store_relaxed_u32(cb!(self.spec_parent), parent);
+            sys::store_relaxed_u32(
+                cb!(self.spec_policy),
+                spec.policy.as_u32() | (spec.max_restarts.min(0x00ff_ffff) << 8),
+            );
+            sys::store_relaxed_u32(cb!(self.spec_window_ms), spec.window_ms);
+            sys::store_relaxed_u32(cb!(self.flags), flags);
+        }
+    }
+
+    pub(crate) fn acked(&self, seq: u32) -> bool {
         // SAFETY: as in `state`; the actor stores `command_ack` with release.
         unsafe { sys::load_acquire_u32(cb!(self.command_ack)) == seq }
     }
@@ -572,6 +624,10 @@ impl ActorShared {
         let mut round = 0u32;
         loop {
             let state = self.state();
+            if self.slot.is_some() && (state == LifecycleState::DORMANT || state == LifecycleState::TERMINATED) {
+                // The slot stays; its actor is gone.
+                return Ok(LifecycleState::TERMINATED);
+            }
             let poller_done = self.is_closed();
             if state.is_final() && self.exec.is_finished() && poller_done {
                 self.exec.join(Duration::ZERO).map_err(LifecycleError::Join)?;
@@ -595,7 +651,7 @@ impl ActorShared {
     /// Kill without waiting (runtime drop): post KILL if the actor still
     /// runs and is not already final.
     pub(crate) fn kill_now(&self) {
-        if !self.state().is_final() && !self.exec.is_finished() {
+        if self.slot.is_none() && !self.state().is_final() && !self.exec.is_finished() {
             self.post_now(Command::KILL);
         }
     }

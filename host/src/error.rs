@@ -67,6 +67,9 @@ pub enum LaunchError {
         #[source]
         source: BadCapacity,
     },
+    /// Actor-system options were refused.
+    #[error("invalid actor system options: {0}")]
+    InvalidSystem(String),
     /// The output buffer must hold at least one output.
     #[error("output capacity must be at least 1")]
     InvalidOutputCapacity,

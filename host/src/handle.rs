@@ -17,7 +17,7 @@ use crate::backend::BackendKind;
 use crate::clock::HOST_NODE_ID;
 use crate::error::{ExecutionError, LifecycleError, RequestError, SendError};
 use crate::runtime::RuntimeCore;
-use ringkernel_device::KernelEntry;
+use ringkernel_device::Actor;
 use ringkernel_shared::{
     Command, Envelope, HlcTimestamp, LifecycleState, MessageFlags, PAYLOAD_BYTES, TelemetryBuffer,
 };
@@ -126,7 +126,7 @@ fn close_error(reason: Option<CloseReason>) -> RequestError {
     }
 }
 
-impl<A: KernelEntry> KernelHandle<A> {
+impl<A: Actor> KernelHandle<A> {
     /// The runtime's id of this actor (also its node id in envelopes).
     pub fn id(&self) -> u32 {
         self.actor.id
@@ -467,7 +467,7 @@ impl<A> PendingReply<A> {
     }
 }
 
-impl<A: KernelEntry> Future for PendingReply<A> {
+impl<A: Actor> Future for PendingReply<A> {
     type Output = Result<A::Reply, RequestError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -486,7 +486,7 @@ impl<A> Drop for PendingReply<A> {
     }
 }
 
-fn decode_reply<A: KernelEntry>(env: &Envelope) -> Result<A::Reply, RequestError> {
+fn decode_reply<A: Actor>(env: &Envelope) -> Result<A::Reply, RequestError> {
     if env.header.flags.has(MessageFlags::ERROR) {
         let code = env.read_pod::<u32>().unwrap_or(0);
         return Err(RequestError::ActorError(code));
@@ -511,7 +511,7 @@ impl<A> std::fmt::Debug for OutputStream<A> {
     }
 }
 
-impl<A: KernelEntry> OutputStream<A> {
+impl<A: Actor> OutputStream<A> {
     /// The next output, or `None` once the actor has stopped and every
     /// output was read.
     ///
@@ -522,7 +522,7 @@ impl<A: KernelEntry> OutputStream<A> {
     }
 }
 
-impl<A: KernelEntry> Stream for OutputStream<A> {
+impl<A: Actor> Stream for OutputStream<A> {
     type Item = A::Reply;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<A::Reply>> {

@@ -96,6 +96,7 @@ mod outputs;
 mod poller;
 mod runtime;
 mod sync;
+pub mod system;
 
 pub use backend::cpu::HostPlatform;
 pub use backend::{Backend, BackendKind};
@@ -105,7 +106,10 @@ pub use error::{
     BoxError, BuildError, ExecutionError, LaunchError, LifecycleError, RequestError, SendError, ShutdownError,
 };
 pub use handle::{ControlSnapshot, HostStats, KernelHandle, OutputStream, PendingReply, Stream};
+pub use ringkernel_device::ChildSpec;
+pub use ringkernel_shared::supervision::RestartPolicy;
 pub use runtime::{LaunchOptions, RingKernel, RingKernelBuilder};
+pub use system::{ActorSystem, SlotInfo, Spawn, SystemError, SystemOptions};
 
 pub use ringkernel_device::{Actor, Context, Fault, KernelEntry};
 pub use ringkernel_shared::{Envelope, HlcTimestamp, LifecycleState, TelemetryBuffer};

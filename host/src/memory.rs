@@ -190,19 +190,25 @@ impl Drop for HeapBlock {
     }
 }
 
+/// A zeroed, [`BLOCK_ALIGN`]-aligned heap block of `bytes` (at least 1) and
+/// its owner.
+pub(crate) fn alloc_heap_block(bytes: usize) -> Result<(*mut u8, Box<dyn MemoryOwner>), LaunchError> {
+    let alloc_layout =
+        Layout::from_size_align(bytes.max(1), BLOCK_ALIGN).map_err(|_| LaunchError::OutOfMemory { bytes })?;
+    // SAFETY: the layout has a non-zero size.
+    let raw = unsafe { std::alloc::alloc_zeroed(alloc_layout) };
+    let ptr = NonNull::new(raw).ok_or(LaunchError::OutOfMemory { bytes })?;
+    Ok((ptr.as_ptr(), Box::new(HeapBlock { ptr, layout: alloc_layout })))
+}
+
 /// Allocate and initialize an actor block on the heap.
 pub(crate) fn alloc_heap_actor(inbox_capacity: u32, outbox_capacity: u32) -> Result<ActorMemory, LaunchError> {
     let layout = ActorLayout::new(inbox_capacity, outbox_capacity)?;
-    let bytes = layout.total;
-    let alloc_layout = Layout::from_size_align(bytes, BLOCK_ALIGN).map_err(|_| LaunchError::OutOfMemory { bytes })?;
-    // SAFETY: the layout has a non-zero size (at least two ring headers).
-    let raw = unsafe { std::alloc::alloc_zeroed(alloc_layout) };
-    let ptr = NonNull::new(raw).ok_or(LaunchError::OutOfMemory { bytes })?;
-    let owner = HeapBlock { ptr, layout: alloc_layout };
-    // SAFETY: the block is `bytes` long, 128-aligned and not shared yet.
-    let parts = unsafe { layout.init(ptr.as_ptr()) };
+    let (ptr, owner) = alloc_heap_block(layout.total)?;
+    // SAFETY: the block is `layout.total` long, 128-aligned and not shared yet.
+    let parts = unsafe { layout.init(ptr) };
     // SAFETY: `parts` point into `owner`'s block, initialized just above.
-    Ok(unsafe { ActorMemory::from_parts(parts, Box::new(owner)) })
+    Ok(unsafe { ActorMemory::from_parts(parts, owner) })
 }
 
 #[cfg(test)]

@@ -215,7 +215,8 @@ impl Entry {
             self.last_inbox_head = head;
             self.actor.notify_space();
         }
-        let mut stopped = self.actor.state().is_final();
+        // A system slot lives as long as its launch, whatever its actors do.
+        let mut stopped = self.actor.slot.is_none() && self.actor.state().is_final();
         if !stopped && now.saturating_duration_since(self.last_health) >= HEALTH_PERIOD {
             self.last_health = now;
             stopped = self.actor.check_execution();

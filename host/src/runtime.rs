@@ -24,6 +24,7 @@ use crate::error::{BuildError, LaunchError, LifecycleError, ShutdownError};
 use crate::handle::KernelHandle;
 use crate::poller::{self, Registration};
 use crate::sync::lock;
+use crate::system::SystemInner;
 use ringkernel_device::queue::{Consumer, Producer};
 use ringkernel_device::{KernelEntry, run_actor};
 use ringkernel_shared::control::FLAG_AUTO_ACTIVATE;
@@ -136,7 +137,7 @@ impl LaunchOptions {
         self
     }
 
-    fn validate(&self) -> Result<(), LaunchError> {
+    pub(crate) fn validate(&self) -> Result<(), LaunchError> {
         if !(1..=1024).contains(&self.block_size) {
             return Err(LaunchError::InvalidBlockSize(self.block_size));
         }
@@ -187,6 +188,7 @@ impl RingKernelBuilder {
                 fallback,
                 shared,
                 actors: Mutex::new(Vec::new()),
+                systems: Mutex::new(Vec::new()),
                 poller_thread: Mutex::new(Some(join)),
                 next_actor_id: AtomicU32::new(1),
                 shut_down: AtomicBool::new(false),
@@ -197,20 +199,36 @@ impl RingKernelBuilder {
 
 /// What the runtime and its handles share.
 pub(crate) struct RuntimeCore {
-    backend: Box<dyn BackendImpl>,
-    kind: BackendKind,
+    pub(crate) backend: Box<dyn BackendImpl>,
+    pub(crate) kind: BackendKind,
     fallback: Option<BuildError>,
-    shared: Arc<RuntimeShared>,
+    pub(crate) shared: Arc<RuntimeShared>,
     actors: Mutex<Vec<Arc<ActorShared>>>,
+    /// Actor systems launched by this runtime.
+    pub(crate) systems: Mutex<Vec<Arc<SystemInner>>>,
     poller_thread: Mutex<Option<JoinHandle<()>>>,
     next_actor_id: AtomicU32,
-    shut_down: AtomicBool,
+    pub(crate) shut_down: AtomicBool,
+}
+
+impl RuntimeCore {
+    /// Reserve `n` consecutive actor ids; returns the first.
+    pub(crate) fn reserve_ids(&self, n: u32) -> Result<u32, LaunchError> {
+        self.next_actor_id
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| {
+                id.checked_add(n).filter(|&end| end < HOST_NODE_ID)
+            })
+            .map_err(|_| LaunchError::TooManyActors)
+    }
 }
 
 impl Drop for RuntimeCore {
     fn drop(&mut self) {
         for a in lock(&self.actors).iter() {
             a.kill_now();
+        }
+        for s in lock(&self.systems).iter() {
+            s.begin_shutdown();
         }
         self.shared.poller.request_stop();
         if let Some(t) = lock(&self.poller_thread).take() {
@@ -240,7 +258,7 @@ impl Drop for RuntimeCore {
 /// ```
 #[derive(Clone)]
 pub struct RingKernel {
-    core: Arc<RuntimeCore>,
+    pub(crate) core: Arc<RuntimeCore>,
 }
 
 impl std::fmt::Debug for RingKernel {
@@ -364,6 +382,10 @@ impl RingKernel {
     pub async fn shutdown(&self) -> Result<(), ShutdownError> {
         let core = &self.core;
         core.shut_down.store(true, Ordering::Release);
+        let systems: Vec<Arc<SystemInner>> = lock(&core.systems).clone();
+        for s in &systems {
+            s.begin_shutdown();
+        }
         let actors: Vec<Arc<ActorShared>> = lock(&core.actors).clone();
         for a in &actors {
             let state = a.state();
@@ -382,6 +404,17 @@ impl RingKernel {
                     }
                 }
                 Err(_) => stuck.push(format!("{}:{}", a.id, a.name)),
+            }
+        }
+        for s in &systems {
+            let start = Instant::now();
+            let mut round = 0;
+            while !s.finished() {
+                if start.elapsed() >= Duration::from_secs(5) {
+                    stuck.push("an actor system".to_owned());
+                    break;
+                }
+                host_backoff(&mut round).await;
             }
         }
         core.shared.poller.request_stop();

@@ -9,6 +9,10 @@
 //! | [`Hello`] | [`HelloRequest`] (a name as bytes) | [`Greeting`] (`"Hello, <name>! (actor 3, message #n)"`) | `example_hello` |
 //! | [`Counter`] | [`CounterCmd`] (op code + value) | [`CounterReply`] (the total) | `example_counter` |
 //! | [`Echo`] | [`EchoMsg`] (64 bytes) | the same 64 bytes | `example_echo` |
+//! | [`Node`] | [`NodeCmd`] (spawn, forward, lookup, publish, relay) | [`NodeReply`] | — (in [`ExampleSystem`]) |
+//!
+//! [`ExampleSystem`] puts all four types in one actor system (PTX entry
+//! `example_system`): any slot can host any of them.
 //!
 //! Everything that crosses host ↔ GPU is plain data: no `bool`, `char` or
 //! enum fields; operation codes are `u32` newtypes checked with `TryFrom`.
@@ -360,6 +364,205 @@ impl Actor for Echo {
 }
 
 ringkernel_device::actor_kernel!(example_echo, Echo);
+
+// ---------------------------------------------------------------------------
+// Node: an actor of an actor system (K2K, spawning, names, topics, HLC)
+// ---------------------------------------------------------------------------
+
+/// Message type id of [`Node`].
+pub const NODE_TYPE_ID: u32 = 0x4E4F_4445;
+/// Words of data a [`NodeCmd`] carries.
+pub const NODE_DATA_WORDS: usize = 12;
+/// Children one [`NodeOp::SPAWN`] creates at most.
+pub const NODE_MAX_SPAWN: usize = 8;
+
+/// What a [`NodeCmd`] asks (`u32` newtype).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct NodeOp(u32);
+
+impl NodeOp {
+    /// Spawn `a` [`Counter`] children (at most [`NODE_MAX_SPAWN`]); reply
+    /// with their ids.
+    pub const SPAWN: Self = Self(1);
+    /// Send `b` adds of 1 to counter `a` (K2K); reply with how many went
+    /// (`n`) and how many found its inbox full (`code`).
+    pub const FORWARD: Self = Self(2);
+    /// Look up the name in `data` (`len` bytes) and send an add of `a` to
+    /// the counter found; reply with its id (`n`), or code 1 if none.
+    pub const LOOKUP_SEND: Self = Self(3);
+    /// Publish an add of `a` to counters on the topic in `data` (`len`
+    /// bytes); reply with how many got it (`n`).
+    pub const PUBLISH: Self = Self(4);
+    /// HLC relay: emit this node's stamp for hop `a`, then pass the relay
+    /// to `data[a + 1]` if `a + 1 < len`.
+    pub const RELAY: Self = Self(5);
+    /// Fail (a handler fault).
+    pub const CRASH: Self = Self(0xDEAD);
+
+    /// The raw value.
+    pub const fn as_u32(self) -> u32 {
+        self.0
+    }
+}
+
+/// A command to a [`Node`] (64 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct NodeCmd {
+    /// [`NodeOp`] as `u32`.
+    pub op: u32,
+    /// First argument.
+    pub a: u32,
+    /// Second argument.
+    pub b: u32,
+    /// Bytes (names, topics) or words (relay chain) of `data` in use.
+    pub len: u32,
+    /// Ids or bytes.
+    pub data: [u32; NODE_DATA_WORDS],
+}
+
+impl NodeCmd {
+    /// A command without data.
+    pub fn new(op: NodeOp, a: u32, b: u32) -> Self {
+        Self { op: op.0, a, b, len: 0, data: [0; NODE_DATA_WORDS] }
+    }
+
+    /// A command carrying `text` (a name or a topic, at most 48 bytes).
+    pub fn with_text(op: NodeOp, a: u32, text: &[u8]) -> Option<Self> {
+        if text.len() > NODE_DATA_WORDS * 4 {
+            return None;
+        }
+        let mut c = Self::new(op, a, 0);
+        bytemuck::bytes_of_mut(&mut c.data)[..text.len()].copy_from_slice(text);
+        c.len = text.len() as u32;
+        Some(c)
+    }
+
+    /// A relay along `chain` (actor ids, at most 12), starting at hop 0.
+    pub fn relay(chain: &[u32]) -> Option<Self> {
+        if chain.is_empty() || chain.len() > NODE_DATA_WORDS {
+            return None;
+        }
+        let mut c = Self::new(NodeOp::RELAY, 0, 0);
+        c.data[..chain.len()].copy_from_slice(chain);
+        c.len = chain.len() as u32;
+        Some(c)
+    }
+
+    fn text(&self) -> &[u8] {
+        let bytes = bytemuck::bytes_of(&self.data);
+        &bytes[..(self.len as usize).min(bytes.len())]
+    }
+}
+
+/// What a [`Node`] answers (64 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct NodeReply {
+    /// 0, or what went wrong.
+    pub code: u32,
+    /// A count or an id.
+    pub n: u32,
+    /// Relay hop.
+    pub hop: u32,
+    /// This node's actor id.
+    pub node: u32,
+    /// HLC stamp: physical part.
+    pub physical: u64,
+    /// HLC stamp: logical part.
+    pub logical: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+    /// Spawned children.
+    pub ids: [u32; NODE_MAX_SPAWN],
+}
+
+/// An actor for actor systems: spawns counters, talks to other actors on
+/// the device (`send_to`), looks names up, publishes on topics, and relays
+/// a message along a chain of nodes to show causal HLC order.
+pub struct Node {
+    spawned: u32,
+}
+
+impl Actor for Node {
+    const TYPE_ID: u32 = NODE_TYPE_ID;
+    type Msg = NodeCmd;
+    type Reply = NodeReply;
+
+    fn create(_actor_id: u32) -> Self {
+        Node { spawned: 0 }
+    }
+
+    fn handle(&mut self, ctx: &mut Context<'_, Self>, cmd: NodeCmd) -> Result<(), Fault> {
+        let mut r = NodeReply { node: ctx.actor_id(), ..Zeroable::zeroed() };
+        match NodeOp(cmd.op) {
+            NodeOp::SPAWN => {
+                let want = (cmd.a as usize).min(NODE_MAX_SPAWN);
+                for i in 0..want {
+                    match ctx.spawn::<Counter>(ringkernel_device::ChildSpec::default()) {
+                        Ok(id) => {
+                            r.ids[i] = id;
+                            r.n += 1;
+                            self.spawned += 1;
+                        }
+                        Err(_) => {
+                            r.code = 1;
+                            break;
+                        }
+                    }
+                }
+            }
+            NodeOp::FORWARD => {
+                for _ in 0..cmd.b {
+                    match ctx.send_to::<Counter>(cmd.a, &CounterCmd::add(1)) {
+                        Ok(()) => r.n += 1,
+                        Err(_) => r.code += 1,
+                    }
+                }
+            }
+            NodeOp::LOOKUP_SEND => match ctx.lookup(cmd.text()) {
+                Ok(Some(id)) => {
+                    r.n = id;
+                    if ctx.send_to::<Counter>(id, &CounterCmd::add(cmd.a as u64)).is_err() {
+                        r.code = 2;
+                    }
+                }
+                Ok(None) => r.code = 1,
+                Err(_) => r.code = 3,
+            },
+            NodeOp::PUBLISH => match ctx.publish::<Counter>(cmd.text(), &CounterCmd::add(cmd.a as u64)) {
+                Ok(n) => r.n = n,
+                Err(_) => r.code = 1,
+            },
+            NodeOp::RELAY => {
+                let now = ctx.now();
+                r.hop = cmd.a;
+                r.physical = now.physical;
+                r.logical = now.logical;
+                let next = cmd.a as usize + 1;
+                if next < (cmd.len as usize).min(NODE_DATA_WORDS) {
+                    let mut fwd = cmd;
+                    fwd.a = next as u32;
+                    if ctx.send_to::<Node>(cmd.data[next], &fwd).is_err() {
+                        r.code = 1;
+                    }
+                }
+                // The stamp goes to the host as an output (a relay is not a
+                // request).
+                return ctx.emit(&r).map_err(|_| Fault(COUNTER_FAULT_SEND));
+            }
+            NodeOp::CRASH => return Err(Fault(COUNTER_FAULT_CRASH)),
+            _ => return ctx.reply_error(COUNTER_ERROR_UNKNOWN_OP).map_err(|_| Fault(COUNTER_FAULT_SEND)),
+        }
+        ctx.reply(&r).map_err(|_| Fault(COUNTER_FAULT_SEND))
+    }
+}
+
+ringkernel_device::actor_system!(
+    /// Every example actor type in one actor system: `example_system`.
+    pub struct ExampleSystem, entry = example_system, actors = [Hello, Counter, Echo, Node]
+);
 
 #[cfg(test)]
 mod tests {

@@ -30,14 +30,17 @@
 //! things nobody signals (room in a full outbox). On the 2-core machines the
 //! tests run on, a dozen idle actors cost well under a quarter of one core.
 
-use crate::backend::{ActorProgram, BackendImpl, BackendKind, Execution};
+use crate::backend::{
+    ActorProgram, BackendImpl, BackendKind, DeviceBlock, Execution, HostBlock, SystemExecution, SystemProgram,
+};
 use crate::error::{ExecutionError, LaunchError};
-use crate::memory::{ActorMemory, alloc_heap_actor};
+use crate::memory::{ActorMemory, alloc_heap_actor, alloc_heap_block};
 use crate::runtime::LaunchOptions;
 use crate::sync::lock;
 use ringkernel_device::Platform;
 use ringkernel_device::atomic::sys;
 use ringkernel_shared::LifecycleState;
+use ringkernel_shared::system::SystemControl;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, Thread};
@@ -150,11 +153,7 @@ impl BackendImpl for CpuBackend {
                 // (`run_actor`'s contract).
                 let run = catch_unwind(AssertUnwindSafe(|| unsafe { entry(ptrs) }));
                 if let Err(payload) = run {
-                    let message = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "non-string panic payload".to_owned());
+                    let message = panic_message(payload.as_ref());
                     *lock(&thread_fault) = Some(ExecutionError::Panicked { message });
                     // The actor side of the control block is this thread:
                     // report the crash the way a handler fault is reported.
@@ -170,6 +169,131 @@ impl BackendImpl for CpuBackend {
             })?;
         let unparker = thread.thread().clone();
         Ok(Box::new(CpuExecution { thread: Mutex::new(Some(thread)), unparker, fault }))
+    }
+
+    fn alloc_host_block(&self, bytes: usize) -> Result<HostBlock, LaunchError> {
+        let (ptr, owner) = alloc_heap_block(bytes)?;
+        Ok(HostBlock { ptr, _owner: owner })
+    }
+
+    fn alloc_device_block(&self, image: &[u8]) -> Result<DeviceBlock, LaunchError> {
+        let (ptr, owner) = alloc_heap_block(image.len())?;
+        // SAFETY: a fresh block of at least `image.len()` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(image.as_ptr(), ptr, image.len()) };
+        Ok(DeviceBlock { addr: ptr as u64, _owner: owner })
+    }
+
+    fn start_system(
+        &self,
+        program: &SystemProgram,
+        control: *const SystemControl,
+    ) -> Result<Arc<dyn SystemExecution>, LaunchError> {
+        Self::start_slots(program, control)
+    }
+}
+
+/// The message of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+/// The system control block's address, sendable to slot threads.
+#[derive(Clone, Copy)]
+struct ControlPtr(*const SystemControl);
+
+// SAFETY: the system memory is shared by design; slots touch it only through
+// the system protocols (ringkernel_shared::system).
+unsafe impl Send for ControlPtr {}
+
+impl CpuBackend {
+    fn start_slots(
+        program: &SystemProgram,
+        control: *const SystemControl,
+    ) -> Result<Arc<dyn SystemExecution>, LaunchError> {
+        let faults: Arc<Vec<Mutex<Option<ExecutionError>>>> =
+            Arc::new((0..program.slots).map(|_| Mutex::new(None)).collect());
+        let mut threads = Vec::with_capacity(program.slots as usize);
+        for slot in 0..program.slots {
+            let entry = program.cpu_slot;
+            let ctl = ControlPtr(control);
+            let faults = Arc::clone(&faults);
+            let t = thread::Builder::new()
+                .name(format!("rk-{}-{slot}", program.entry))
+                .spawn(move || {
+                    let ctl = ctl;
+                    // SAFETY: the runtime keeps the system memory alive until
+                    // every slot thread is joined; one thread per slot.
+                    let run = catch_unwind(AssertUnwindSafe(|| unsafe { entry(ctl.0, slot) }));
+                    if let Err(payload) = run {
+                        *lock(&faults[slot as usize]) =
+                            Some(ExecutionError::Panicked { message: panic_message(payload.as_ref()) });
+                    }
+                })
+                .map_err(|e| LaunchError::Start {
+                    backend: BackendKind::Cpu,
+                    reason: "could not spawn a slot thread".into(),
+                    source: Some(Box::new(e)),
+                });
+            match t {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    // Stop the slots already started, then report.
+                    // SAFETY: `control` is valid; `shutdown` is atomic.
+                    unsafe { sys::store_release_u32(&raw const (*control).shutdown as *mut u32, 1) };
+                    for t in threads {
+                        t.thread().unpark();
+                        let _ = t.join();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let unparkers = threads.iter().map(|t| t.thread().clone()).collect();
+        Ok(Arc::new(CpuSystem { threads: Mutex::new(threads), unparkers, faults }))
+    }
+}
+
+/// The threads of one actor system.
+struct CpuSystem {
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    unparkers: Vec<Thread>,
+    faults: Arc<Vec<Mutex<Option<ExecutionError>>>>,
+}
+
+impl SystemExecution for CpuSystem {
+    fn slot_fault(&self, slot: u32) -> Option<ExecutionError> {
+        self.faults.get(slot as usize).and_then(|f| lock(f).clone())
+    }
+
+    fn is_finished(&self) -> bool {
+        lock(&self.threads).iter().all(JoinHandle::is_finished)
+    }
+
+    fn join(&self, timeout: Duration) -> Result<(), ExecutionError> {
+        let deadline = Instant::now() + timeout;
+        while !self.is_finished() {
+            if Instant::now() >= deadline {
+                return Err(ExecutionError::JoinTimeout { waited: timeout });
+            }
+            for t in &self.unparkers {
+                t.unpark();
+            }
+            thread::sleep(Duration::from_micros(200));
+        }
+        for t in lock(&self.threads).drain(..) {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+
+    fn wake_slot(&self, slot: u32) {
+        if let Some(t) = self.unparkers.get(slot as usize) {
+            t.unpark();
+        }
     }
 }
 

@@ -25,10 +25,12 @@
 pub(crate) mod cpu;
 
 use crate::error::{BuildError, ExecutionError, LaunchError};
-use crate::memory::ActorMemory;
+use crate::memory::{ActorMemory, MemoryOwner};
 use crate::runtime::LaunchOptions;
 use ringkernel_device::ActorPointers;
+use ringkernel_shared::system::SystemControl;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The backend to ask [`RingKernelBuilder`](crate::RingKernelBuilder) for.
@@ -74,6 +76,50 @@ pub(crate) struct ActorProgram {
     pub actor_id: u32,
 }
 
+/// What a backend needs to run an actor system.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SystemProgram {
+    /// PTX entry name (`SystemEntry::ENTRY`).
+    pub entry: &'static str,
+    /// One slot's loop for host threads: `run_slot::<S, HostPlatform>`.
+    pub cpu_slot: unsafe fn(*const SystemControl, u32),
+    /// Number of slots.
+    pub slots: u32,
+}
+
+/// Memory both the host and a system's execution reach (CPU: heap; CUDA:
+/// mapped pinned memory whose device address equals its host address).
+pub(crate) struct HostBlock {
+    pub ptr: *mut u8,
+    pub _owner: Box<dyn MemoryOwner>,
+}
+
+// SAFETY: a pointer into memory owned by `_owner` (Send + Sync); concurrent
+// access follows the system layout's protocols (ringkernel_shared::system).
+unsafe impl Send for HostBlock {}
+// SAFETY: as above.
+unsafe impl Sync for HostBlock {}
+
+/// Memory only a system's execution touches (CUDA: device memory; CPU: heap).
+pub(crate) struct DeviceBlock {
+    /// Address the execution uses.
+    pub addr: u64,
+    pub _owner: Box<dyn MemoryOwner>,
+}
+
+/// A running actor system: one execution, many slots.
+pub(crate) trait SystemExecution: Send + Sync {
+    /// A fault that took slot `slot` down (CPU: a panic in it; CUDA: any
+    /// kernel fault, which takes every slot).
+    fn slot_fault(&self, slot: u32) -> Option<ExecutionError>;
+    /// Whether every slot has returned.
+    fn is_finished(&self) -> bool;
+    /// Wait up to `timeout` for every slot to return.
+    fn join(&self, timeout: Duration) -> Result<(), ExecutionError>;
+    /// New work for `slot` (CPU: unpark its thread).
+    fn wake_slot(&self, slot: u32);
+}
+
 /// A place actors run.
 pub(crate) trait BackendImpl: Send + Sync + 'static {
     /// Which backend this is.
@@ -93,6 +139,22 @@ pub(crate) trait BackendImpl: Send + Sync + 'static {
         mem: &ActorMemory,
         opts: &LaunchOptions,
     ) -> Result<Box<dyn Execution>, LaunchError>;
+
+    /// `bytes` of zeroed, 128-aligned memory the host and a system reach.
+    fn alloc_host_block(&self, bytes: usize) -> Result<HostBlock, LaunchError>;
+
+    /// Memory only the system's execution touches, filled with `image`.
+    /// CUDA: allocate and copy while no actor of the system runs.
+    fn alloc_device_block(&self, image: &[u8]) -> Result<DeviceBlock, LaunchError>;
+
+    /// Start every slot of a system whose [`SystemControl`] is at `control`
+    /// (filled in, with its slot table, device region and directory). The
+    /// execution must not outlive any of that memory.
+    fn start_system(
+        &self,
+        program: &SystemProgram,
+        control: *const SystemControl,
+    ) -> Result<Arc<dyn SystemExecution>, LaunchError>;
 }
 
 /// One running actor loop (a thread, a kernel launch).

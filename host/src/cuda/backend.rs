@@ -30,12 +30,15 @@
 //!   every actor of the runtime fails); the runtime polls it through
 //!   [`Execution::poll_fault`].
 
-use super::driver::{self, Context, CudaError, MappedBuffer, Module, Stream, StreamState};
-use crate::backend::{ActorProgram, BackendImpl, BackendKind, Execution};
+use super::driver::{self, Context, CudaError, DeviceBuffer, MappedBuffer, Module, Stream, StreamState};
+use crate::backend::{
+    ActorProgram, BackendImpl, BackendKind, DeviceBlock, Execution, HostBlock, SystemExecution, SystemProgram,
+};
 use crate::error::{BuildError, ExecutionError, LaunchError};
 use crate::memory::{ActorLayout, ActorMemory, MemoryOwner};
 use crate::runtime::LaunchOptions;
 use crate::sync::lock;
+use ringkernel_shared::system::SystemControl;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -58,6 +61,9 @@ struct Shared {
     /// `cuMemFreeHost` may synchronise the context, which never completes
     /// while another actor's persistent kernel spins.
     pool: Mutex<Vec<MappedBuffer>>,
+    /// Device memory of finished actor systems, kept for reuse (`cuMemFree`
+    /// may synchronise the context too).
+    device_pool: Mutex<Vec<DeviceBuffer>>,
 }
 
 /// The process-wide CUDA state, made by the first runtime that asks.
@@ -143,6 +149,7 @@ impl Shared {
             search_path: ptx_search_path(),
             modules: Mutex::new(ModuleCache::default()),
             pool: Mutex::new(Vec::new()),
+            device_pool: Mutex::new(Vec::new()),
         };
         shared.preload()?;
         Ok(shared)
@@ -242,6 +249,22 @@ fn load_image(ctx: &Context, ptx_path: &Path, ptx_text: &str) -> Result<Module, 
         .map_err(|e| LoadError { what: format!("could not load {}", ptx_path.display()), source: Some(e) })
 }
 
+/// Device memory of a system; on drop it goes back to the pool.
+struct DeviceOwner {
+    buf: Option<DeviceBuffer>,
+    shared: Arc<Shared>,
+}
+
+impl MemoryOwner for DeviceOwner {}
+
+impl Drop for DeviceOwner {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            lock(&self.shared.device_pool).push(buf);
+        }
+    }
+}
+
 /// Mapped pinned memory as an actor block owner; on drop the block goes
 /// back to the pool.
 struct MappedOwner {
@@ -326,6 +349,81 @@ impl BackendImpl for CudaBackend {
             .map_err(|e| start_error(format!("could not launch `{}`", program.entry), Some(e)))?;
         Ok(Box::new(CudaExecution { stream, fault: Mutex::new(None), _module: module }))
     }
+
+    fn alloc_host_block(&self, bytes: usize) -> Result<HostBlock, LaunchError> {
+        let buf = self.shared.block(bytes)?;
+        if buf.device_addr() != buf.host_ptr() as u64 {
+            return Err(start_error("mapped host memory is not identity-mapped (no unified addressing)", None));
+        }
+        let ptr = buf.host_ptr();
+        // SAFETY: the block is ours (new or back from the pool) and at least
+        // `bytes` long; pooled blocks hold old contents.
+        unsafe { std::ptr::write_bytes(ptr, 0, bytes) };
+        Ok(HostBlock { ptr, _owner: Box::new(MappedOwner { buf: Some(buf), shared: Arc::clone(&self.shared) }) })
+    }
+
+    fn alloc_device_block(&self, image: &[u8]) -> Result<DeviceBlock, LaunchError> {
+        let pooled = {
+            let mut pool = lock(&self.shared.device_pool);
+            let best = pool.iter().enumerate().filter(|(_, b)| b.len() >= image.len()).min_by_key(|(_, b)| b.len());
+            best.map(|(i, _)| i).map(|i| pool.swap_remove(i))
+        };
+        let buf = match pooled {
+            Some(b) => b,
+            None => DeviceBuffer::new(&self.shared.ctx, image.len()).map_err(|e| {
+                if e.name == "CUDA_ERROR_OUT_OF_MEMORY" {
+                    LaunchError::OutOfMemory { bytes: image.len() }
+                } else {
+                    start_error("could not allocate device memory", Some(e))
+                }
+            })?,
+        };
+        buf.write(0, image).map_err(|e| start_error("could not initialise device memory", Some(e)))?;
+        let addr = buf.device_addr();
+        Ok(DeviceBlock { addr, _owner: Box::new(DeviceOwner { buf: Some(buf), shared: Arc::clone(&self.shared) }) })
+    }
+
+    fn start_system(
+        &self,
+        program: &SystemProgram,
+        control: *const SystemControl,
+    ) -> Result<Arc<dyn SystemExecution>, LaunchError> {
+        let module = self.shared.module_for(program.entry)?;
+        let f = module.function(program.entry).map_err(|e| start_error("kernel entry lookup failed", Some(e)))?;
+        // Every slot spins for the whole launch: all must be resident at
+        // once, or the slots that never start would never answer.
+        let per_sm = f.max_active_blocks_per_sm(32).map_err(|e| start_error("occupancy query failed", Some(e)))?;
+        let fit = per_sm.saturating_mul(self.shared.ctx.info().multiprocessors.max(0) as u32);
+        if program.slots > fit {
+            return Err(start_error(
+                format!(
+                    "{} slots do not fit on the GPU at once: at most {fit} blocks of `{}` are resident                      ({per_sm} per SM); use fewer slots",
+                    program.slots, program.entry
+                ),
+                None,
+            ));
+        }
+        let stream = Stream::new(&self.shared.ctx).map_err(|e| start_error("could not create a stream", Some(e)))?;
+        // SAFETY: the entry made by `actor_system!` takes one pointer to the
+        // SystemControl, identity-mapped host memory that the runtime keeps
+        // alive (with everything it points to) until the launch is joined.
+        unsafe { f.launch(&stream, program.slots, 32, &[control as u64], false) }
+            .map_err(|e| start_error(format!("could not launch `{}`", program.entry), Some(e)))?;
+        Ok(Arc::new(CudaExecution { stream, fault: Mutex::new(None), _module: module }))
+    }
+}
+
+impl SystemExecution for CudaExecution {
+    fn slot_fault(&self, _slot: u32) -> Option<ExecutionError> {
+        Execution::poll_fault(self)
+    }
+    fn is_finished(&self) -> bool {
+        Execution::is_finished(self)
+    }
+    fn join(&self, timeout: Duration) -> Result<(), ExecutionError> {
+        Execution::join(self, timeout)
+    }
+    fn wake_slot(&self, _slot: u32) {}
 }
 
 /// One persistent kernel.

@@ -338,6 +338,16 @@ impl DeviceBuffer {
         self.ptr
     }
 
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Copy `bytes` to offset `at`.
     pub fn write(&self, at: usize, bytes: &[u8]) -> Result<(), CudaError> {
         assert!(at.checked_add(bytes.len()).is_some_and(|end| end <= self.len), "write outside the buffer");
