@@ -17,6 +17,11 @@
 //!
 //! Results go to `<out>/gpu-bench.json` and `<out>/gpu-bench.md`.
 //!
+//! 7. the public async API (`KernelHandle::request`);
+//! 8. K2K ping-pong between two blocks, `.gpu` against `.sys` scope;
+//! 9. actor systems: host-triggered create, restart and kill latency;
+//! 10. actor systems: aggregate K2K throughput with actors on every SM.
+//!
 //! Sections 1–6 drive the rings from one host thread with the
 //! protocol endpoints of `ringkernel-device` (what the runtime's poller
 //! does, minus the async plumbing); section 7 measures what a user of
@@ -546,6 +551,85 @@ async fn api_round_trips(backend: ringkernel::Backend, iters: usize, secs: f64) 
     Ok((Summary::of(v), tput))
 }
 
+/// Per-actor options of the system sections: small host queues (every slot
+/// has them, and K2K traffic does not use them).
+fn system_actor_options() -> ringkernel::LaunchOptions {
+    ringkernel::LaunchOptions::default().inbox_capacity(64).outbox_capacity(64).output_capacity(64)
+}
+
+/// Section 9: host-triggered create, restart and kill of an actor in a
+/// running system (no relaunch), through the public API.
+async fn system_lifecycle(backend: ringkernel::Backend, iters: usize) -> Res<[Summary; 3]> {
+    use ringkernel::{RingKernel, Spawn, SystemOptions};
+    use ringkernel_device::kernels::BenchSystem;
+    let rk = RingKernel::builder().backend(backend).build().await?;
+    let sys = rk.launch_system::<BenchSystem>(SystemOptions::new(2).actor_options(system_actor_options())).await?;
+    let (mut create, mut restart, mut kill) = (vec![], vec![], vec![]);
+    for i in 0..(iters + iters / 10) {
+        let t = Instant::now();
+        let h = sys.spawn::<Echo>(Spawn::new()).await?;
+        let c = t.elapsed().as_nanos() as f64;
+        if h.request([i as u64; 8]).await? != [i as u64; 8] {
+            return Err("system echo returned a wrong reply".into());
+        }
+        let t = Instant::now();
+        sys.restart(h.id()).await?;
+        let r = t.elapsed().as_nanos() as f64;
+        if h.request([i as u64 + 1; 8]).await? != [i as u64 + 1; 8] {
+            return Err("restarted system echo returned a wrong reply".into());
+        }
+        let t = Instant::now();
+        sys.kill(h.id()).await?;
+        let k = t.elapsed().as_nanos() as f64;
+        if i >= iters / 10 {
+            create.push(c);
+            restart.push(r);
+            kill.push(k);
+        }
+    }
+    sys.shutdown().await?;
+    rk.shutdown().await?;
+    Ok([Summary::of(create), Summary::of(restart), Summary::of(kill)])
+}
+
+/// Section 10: aggregate K2K throughput: `slots` pumps, `tokens` tokens
+/// each, passed on with `send_to` in `pattern` for `secs` seconds. Returns
+/// (messages handled per second, sends refused by full inboxes).
+async fn k2k_aggregate(
+    backend: ringkernel::Backend,
+    slots: u32,
+    pattern: u32,
+    tokens: u32,
+    secs: f64,
+) -> Res<(f64, u64)> {
+    use ringkernel::{RingKernel, Spawn, SystemOptions};
+    use ringkernel_device::kernels::{BenchSystem, Pump, PumpMsg};
+    let rk = RingKernel::builder().backend(backend).build().await?;
+    let opts = SystemOptions::new(slots).k2k_capacity(64).actor_options(system_actor_options());
+    let sys = rk.launch_system::<BenchSystem>(opts).await?;
+    let mut pumps = Vec::with_capacity(slots as usize);
+    for _ in 0..slots {
+        pumps.push(sys.spawn::<Pump>(Spawn::new()).await?);
+    }
+    let base = sys.base_actor_id();
+    for (i, p) in pumps.iter().enumerate() {
+        for t in 0..tokens {
+            let token = (i as u64) << 32 | t as u64;
+            p.send(PumpMsg { hops: u32::MAX, pattern, base, n: slots, token, _pad: 0 }).await?;
+        }
+    }
+    let handled = || pumps.iter().map(|p| p.control_snapshot().messages_in).sum::<u64>();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (t0, c0) = (Instant::now(), handled());
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    let (c1, dt) = (handled(), t0.elapsed().as_secs_f64());
+    // Every output of a pump is a refused send (no token runs out of hops).
+    let refused = pumps.iter().map(|p| p.control_snapshot().messages_out).sum::<u64>();
+    sys.shutdown().await?;
+    rk.shutdown().await?;
+    Ok(((c1 - c0) as f64 / dt, refused))
+}
+
 fn load_module(ctx: &Context, dir: &std::path::Path, stem: &str) -> Res<Module> {
     let cubin = dir.join(format!("{stem}.cubin"));
     let ptx = dir.join(format!("{stem}.ptx"));
@@ -951,6 +1035,66 @@ fn run() -> Res<()> {
     }
     rep.section("k2k_pingpong", format!("[{}]", js_rows.join(",")), &md);
 
+    // 9. create / restart / kill in a running actor system
+    phase("9: system create/restart");
+    let lc_iters = if cfg.rt_iters >= 20_000 { 1000 } else { 100 };
+    let mut md = format!(
+        "## 9. Actor system: host-triggered create, restart and kill (no relaunch)\n\nOne `BenchSystem` launch with 2 slots; each iteration creates an `Echo` actor (`ActorSystem::spawn`, returns once it is Active), checks one request, restarts it (`ActorSystem::restart`: fresh state from `create`, same slot), checks one request, and kills it (`ActorSystem::kill`, returns once the slot is Dormant). {lc_iters} iterations after a 10 % warm-up, timed at the async API. Baseline for the same operation without an actor system: relaunching a kernel (section 1).\n\n| backend | op | p50 | p90 | p99 | p99.9 |\n| --- | --- | --- | --- | --- | --- |\n"
+    );
+    let mut js_rows = vec![];
+    for backend in [ringkernel::Backend::Cuda, ringkernel::Backend::Cpu] {
+        let sums = trt.block_on(system_lifecycle(backend, lc_iters))?;
+        for (op, s) in ["create", "restart", "kill"].iter().zip(&sums) {
+            let _ =
+                writeln!(md, "| {backend:?} | {op} | {} | {} | {} | {} |", ns(s.p50), ns(s.p90), ns(s.p99), ns(s.p999));
+            js_rows.push(format!("{{\"backend\":\"{backend:?}\",\"op\":\"{op}\",\"latency\":{}}}", s.json()));
+        }
+    }
+    rep.section("system_lifecycle", format!("[{}]", js_rows.join(",")), &md);
+
+    // 10. aggregate K2K throughput
+    phase("10: k2k aggregate");
+    let sms = info.multiprocessors.max(1) as u32;
+    let cpus = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
+    let secs = cfg.tput_secs.max(0.5);
+    let mut md = format!(
+        "## 10. Actor system: aggregate K2K throughput\n\n`Pump` actors, one slot each (a thread block on CUDA, a thread on the CPU), pass tokens to each other with `Context::send_to` through K2K inboxes of 64 in device memory: *ring* sends to the next actor, *neighbours* to one at distance ±1 or ±2. Each actor starts with T tokens; the rate is envelopes handled per second by all actors together over {secs} s (from the control-block counters). A send refused by a full inbox is counted, not dropped silently.\n\n| backend | actors | tokens/actor | pattern | handled/s | refused sends |\n| --- | --- | --- | --- | --- | --- |\n"
+    );
+    let mut js_rows = vec![];
+    let mut runs: Vec<(ringkernel::Backend, u32, u32)> = vec![
+        (ringkernel::Backend::Cuda, sms, 8),
+        (ringkernel::Backend::Cuda, 4 * sms, 8),
+        (ringkernel::Backend::Cuda, 8 * sms, 8),
+    ];
+    runs.push((ringkernel::Backend::Cpu, cpus, 8));
+    for (backend, slots, tokens) in runs {
+        for (pname, pattern) in [
+            ("ring", ringkernel_device::kernels::PUMP_RING),
+            ("neighbours", ringkernel_device::kernels::PUMP_NEIGHBOURS),
+        ] {
+            match trt.block_on(k2k_aggregate(backend, slots, pattern, tokens, secs)) {
+                Ok((rate, refused)) => {
+                    let _ = writeln!(
+                        md,
+                        "| {backend:?} | {slots} | {tokens} | {pname} | {:.1} M/s | {refused} |",
+                        rate / 1e6
+                    );
+                    js_rows.push(format!(
+                        "{{\"backend\":\"{backend:?}\",\"actors\":{slots},\"tokens\":{tokens},\"pattern\":\"{pname}\",\"msgs_per_s\":{rate:.0},\"refused\":{refused}}}"
+                    ));
+                }
+                Err(e) => {
+                    let _ = writeln!(md, "| {backend:?} | {slots} | {tokens} | {pname} | not run: {e} | |");
+                    js_rows.push(format!(
+                        "{{\"backend\":\"{backend:?}\",\"actors\":{slots},\"pattern\":\"{pname}\",\"error\":{}}}",
+                        js(&e.to_string())
+                    ));
+                }
+            }
+        }
+    }
+    rep.section("k2k_aggregate", format!("[{}]", js_rows.join(",")), &md);
+
     let json = format!(
         "{{\"device\":{},\"compute_capability\":\"{}.{}\",\"sms\":{},\"driver_version\":{},\"date\":{},\"command\":{},\"sections\":{{{}}}}}\n",
         js(&info.name),
@@ -966,4 +1110,21 @@ fn run() -> Res<()> {
     std::fs::write(cfg.out.join("gpu-bench.md"), &rep.md)?;
     println!("wrote {}/gpu-bench.{{json,md}}", cfg.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The system sections' CPU rows, as the GPU run measures them: they
+    /// must work before they are timed on a GPU machine.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn system_sections_run_on_the_cpu_backend() {
+        let [create, restart, kill] = system_lifecycle(ringkernel::Backend::Cpu, 20).await.unwrap();
+        assert!(create.p50 > 0.0 && restart.p50 > 0.0 && kill.p50 > 0.0);
+        for pattern in [ringkernel_device::kernels::PUMP_RING, ringkernel_device::kernels::PUMP_NEIGHBOURS] {
+            let (rate, _refused) = k2k_aggregate(ringkernel::Backend::Cpu, 4, pattern, 4, 0.2).await.unwrap();
+            assert!(rate > 0.0, "tokens circulate (pattern {pattern})");
+        }
+    }
 }

@@ -23,6 +23,81 @@ impl Actor for Echo {
 
 crate::actor_kernel!(ringkernel_echo, Echo);
 
+/// Type id of [`Pump`] messages.
+pub const PUMP_TYPE_ID: u32 = 0x5055_4D50;
+
+/// [`PumpMsg::pattern`]: pass to the next actor (`i → i + 1`).
+pub const PUMP_RING: u32 = 0;
+/// [`PumpMsg::pattern`]: pass to a neighbour at distance ±1 or ±2, by hop.
+pub const PUMP_NEIGHBOURS: u32 = 1;
+
+/// A token passed between [`Pump`]s (32 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PumpMsg {
+    /// Passes left.
+    pub hops: u32,
+    /// [`PUMP_RING`] or [`PUMP_NEIGHBOURS`].
+    pub pattern: u32,
+    /// Actor id of the first pump.
+    pub base: u32,
+    /// Pumps taking part (ids `base .. base + n`).
+    pub n: u32,
+    /// The token's number.
+    pub token: u64,
+    /// Reserved, zero.
+    pub _pad: u64,
+}
+
+/// What a [`Pump`] emits: a token that finished (`code` 0) or could not
+/// be passed on because the next inbox was full (`code` 1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PumpDone {
+    /// 0 finished, 1 refused by a full inbox.
+    pub code: u32,
+    /// The pump that emitted it.
+    pub actor: u32,
+    /// The token.
+    pub token: u64,
+}
+
+/// The aggregate K2K benchmark's actor: passes every token it gets to
+/// another pump with `send_to`, until the token's hops run out.
+pub struct Pump;
+
+impl Actor for Pump {
+    const TYPE_ID: u32 = PUMP_TYPE_ID;
+    type Msg = PumpMsg;
+    type Reply = PumpDone;
+    fn create(_actor_id: u32) -> Self {
+        Pump
+    }
+    fn handle(&mut self, ctx: &mut Context<'_, Self>, msg: PumpMsg) -> Result<(), Fault> {
+        let me = ctx.actor_id();
+        if msg.hops == 0 || msg.n == 0 || me < msg.base || me - msg.base >= msg.n {
+            return ctx.emit(&PumpDone { code: 0, actor: me, token: msg.token }).map_err(|_| Fault(1));
+        }
+        let i = me - msg.base;
+        let step = match msg.pattern {
+            PUMP_NEIGHBOURS => [1, msg.n - 1, 2 % msg.n, msg.n - 2 % msg.n][(msg.hops % 4) as usize],
+            _ => 1,
+        };
+        let next = msg.base + (i + step) % msg.n;
+        let fwd = PumpMsg { hops: msg.hops - 1, ..msg };
+        if ctx.send_to::<Pump>(next, &fwd).is_err() {
+            return ctx.emit(&PumpDone { code: 1, actor: me, token: msg.token }).map_err(|_| Fault(1));
+        }
+        Ok(())
+    }
+}
+
+crate::actor_system!(
+    /// The benchmarks' actor system: [`Echo`] (create/restart latency) and
+    /// [`Pump`] (aggregate K2K throughput).
+    pub struct BenchSystem, entry = ringkernel_bench_system, actors = [Echo, Pump]
+);
+
 /// An empty kernel: the launch-overhead baseline (`cuLaunchKernel` + sync,
 /// CUDA graph replay + sync).
 #[cfg(target_arch = "nvptx64")]

@@ -44,6 +44,11 @@ pub trait Platform {
         let _ = src;
         v
     }
+    /// Wait for every lane, with the memory accesses of each lane before
+    /// the call ordered before those of every lane after it (all lanes must
+    /// call). Used after lane 0 alone wrote what all lanes then read.
+    #[inline(always)]
+    fn sync_lanes() {}
 }
 
 /// The GPU platform: `%globaltimer` and `nanosleep`.
@@ -124,6 +129,11 @@ pub mod gpu {
                 )
             };
             (a as u64) | ((b as u64) << 32)
+        }
+
+        #[inline(always)]
+        fn sync_lanes() {
+            sync_warp();
         }
 
         #[inline(always)]

@@ -145,6 +145,7 @@ impl<P: Platform> SlotPort<P> {
     #[inline(always)]
     fn lane0(f: impl FnOnce() -> u64) -> u64 {
         let v = if P::is_writer() { f() } else { 0 };
+        P::sync_lanes();
         P::shuffle(v, 0)
     }
 
@@ -543,7 +544,7 @@ unsafe fn write_spec<P: Platform>(
             gpu::store_relaxed_u64(&raw mut (*rec).window_ns, window_ns);
         }
     }
-    P::shuffle(0, 0);
+    P::sync_lanes();
 }
 
 /// Wait in Dormant for a create request or shutdown. Commands other than
@@ -604,7 +605,7 @@ fn begin_incarnation<P: Platform>(port: &SlotPort<P>, rec: *mut SlotRecord) {
             sys::store_relaxed_u32(&raw mut (*cb).type_id, gpu::load_relaxed_u32(&raw const (*rec).type_id));
         }
     }
-    P::shuffle(0, 0);
+    P::sync_lanes();
 }
 
 /// Apply the supervisor's policy to this slot's failure. Returns whether

@@ -21,8 +21,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The sections every benchmark result must hold (see benches/gpu/main.rs).
-pub const SECTIONS: [&str; 6] =
-    ["launch_overhead", "host_enqueue", "round_trip", "pipelined", "public_api", "sustained"];
+pub const SECTIONS: [&str; 9] = [
+    "launch_overhead",
+    "host_enqueue",
+    "round_trip",
+    "pipelined",
+    "public_api",
+    "sustained",
+    "k2k_pingpong",
+    "system_lifecycle",
+    "k2k_aggregate",
+];
 
 /// Options of `bench-h100`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +135,7 @@ mod tests {
     fn results_must_hold_every_section() {
         assert_eq!(check_results(&result_json(&SECTIONS)).unwrap(), "NVIDIA H100");
         let err = check_results(&result_json(&SECTIONS[..4])).unwrap_err().to_string();
-        assert!(err.contains("public_api") && err.contains("sustained"), "{err}");
+        assert!(err.contains("public_api") && err.contains("k2k_aggregate"), "{err}");
         assert!(check_results("{").is_err());
         assert!(check_results("{\"sections\":{}}").unwrap_err().to_string().contains("no device"));
     }
