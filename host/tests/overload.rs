@@ -191,7 +191,7 @@ async fn check_outputs(
         assert!(s < SENDERS, "output from unknown sender {s}: {m:?}");
         let want = next[s as usize];
         assert!(seq >= want, "sender {s}: message {seq} came back twice or out of order (expected {want})");
-        assert_eq!(seq, want, "sender {s}: messages {want}..{seq} were lost");
+        assert_eq!(seq, want, "sender {s}: message {want} was lost (the next one back was {seq})");
         assert_eq!(m, message(s, seq), "sender {s}, message {seq}: the echo is not what was sent");
         next[s as usize] = advance(seq);
         received += 1;
