@@ -417,6 +417,8 @@ const CRC64_TABLE: [u64; 256] = {
     table
 };
 
+/// Under Miri, run with `MIRIFLAGS=-Zmiri-tree-borrows`: rkyv's relative
+/// pointers break Stacked Borrows' rules by design (docs/RELIABILITY.md).
 #[cfg(test)]
 mod tests {
     use super::*;
