@@ -137,12 +137,13 @@ macro_rules! actor_system {
                 type_id: u32,
                 link: &mut $crate::system::SlotLink<P>,
                 ack: ::core::option::Option<u32>,
+                fresh: bool,
             ) -> ::core::option::Option<$crate::runtime::Exit> {
                 $(
                     if type_id == <$actor as $crate::Actor>::TYPE_ID {
                         // SAFETY: forwarded contract.
                         return ::core::option::Option::Some(unsafe {
-                            $crate::system::run_typed::<$actor, P>(link, ack)
+                            $crate::system::run_typed::<$actor, P>(link, ack, fresh)
                         });
                     }
                 )+

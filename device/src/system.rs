@@ -73,7 +73,12 @@ pub trait ActorSet {
     /// # Safety
     /// `link` was made by [`run_slot`] for a slot of a live system.
     #[doc(hidden)]
-    unsafe fn run_incarnation<P: Platform>(type_id: u32, link: &mut SlotLink<P>, ack: Option<u32>) -> Option<Exit>;
+    unsafe fn run_incarnation<P: Platform>(
+        type_id: u32,
+        link: &mut SlotLink<P>,
+        ack: Option<u32>,
+        fresh: bool,
+    ) -> Option<Exit>;
 }
 
 /// The PTX entry of an actor system: implemented by [`crate::actor_system!`].
@@ -88,10 +93,13 @@ pub trait SystemEntry: ActorSet {
 /// # Safety
 /// As for [`ActorSet::run_incarnation`].
 #[doc(hidden)]
-pub unsafe fn run_typed<A: crate::Actor, P: Platform>(link: &mut SlotLink<P>, ack: Option<u32>) -> Exit {
+// One function per actor type: inlining every type's loop into the
+// dispatcher made one body too large for the register file (spills).
+#[inline(never)]
+pub unsafe fn run_typed<A: crate::Actor, P: Platform>(link: &mut SlotLink<P>, ack: Option<u32>, fresh: bool) -> Exit {
     let ptrs = link.port.ptrs;
     // SAFETY: the slot's own memory and link (contract).
-    unsafe { crate::runtime::run_incarnation::<A, P>(ptrs, Some(link), ack) }
+    unsafe { crate::runtime::run_incarnation::<A, P>(ptrs, Some(link), ack, fresh) }
 }
 
 /// What other actors asked of a slot ([`SlotRecord::pending`]).
@@ -441,14 +449,16 @@ pub unsafe fn run_slot<S: ActorSet, P: Platform>(sysc: *const SystemControl, slo
             }
             0
         });
-        reject_leftovers::<P>(&mut link);
+        // The first incarnation answers what a previous actor left queued
+        // (a message that raced with its stop) before it starts.
+        let mut fresh = true;
         let mut ack_now = host_ack;
         loop {
             begin_incarnation::<P>(&link.port, rec);
             // SAFETY: written by the creator before `live`.
             let type_id = unsafe { gpu::load_relaxed_u32(&raw const (*rec).type_id) };
             // SAFETY: `link` belongs to this slot.
-            let exit = match unsafe { S::run_incarnation::<P>(type_id, &mut link, ack_now.take()) } {
+            let exit = match unsafe { S::run_incarnation::<P>(type_id, &mut link, ack_now.take(), fresh) } {
                 Some(e) => e,
                 None => {
                     set_cb_state::<P>(cb, LifecycleState::INITIALIZING, ERROR_UNKNOWN_TYPE);
@@ -474,6 +484,7 @@ pub unsafe fn run_slot<S: ActorSet, P: Platform>(sysc: *const SystemControl, slo
                 },
                 Exit::Terminated => false,
             };
+            fresh = false;
             if again {
                 count_restart::<P>(cb);
                 continue;
@@ -550,6 +561,7 @@ unsafe fn write_spec<P: Platform>(
 /// Wait in Dormant for a create request or shutdown. Commands other than
 /// `CREATE` are acknowledged and ignored (the host refuses them before
 /// posting; this covers a foreign writer).
+#[inline(never)]
 fn wait_create<P: Platform>(port: &SlotPort<P>, sysc: *const SystemControl, ack: &mut u32) -> Create {
     let cb = port.cb();
     let rec = port.rec(port.slot);
@@ -610,6 +622,7 @@ fn begin_incarnation<P: Platform>(port: &SlotPort<P>, rec: *mut SlotRecord) {
 
 /// Apply the supervisor's policy to this slot's failure. Returns whether
 /// this slot restarts.
+#[inline(never)]
 fn supervise<P: Platform>(port: &SlotPort<P>, root: &RootSupervisor) -> Decision {
     let me = port.slot;
     let parent = port.parent_of(me);
@@ -687,6 +700,7 @@ fn supervise<P: Platform>(port: &SlotPort<P>, root: &RootSupervisor) -> Decision
 
 /// After an escalation: stay Failed until the host restarts the actor
 /// (returns true) or it is killed (false).
+#[inline(never)]
 fn wait_failed<P: Platform>(port: &SlotPort<P>, ack: &mut u32) -> bool {
     let cb = port.cb();
     let rec = port.rec(port.slot);
@@ -728,6 +742,7 @@ fn wait_failed<P: Platform>(port: &SlotPort<P>, ack: &mut u32) -> bool {
 
 /// The actor is gone for good: kill its children and wait for them,
 /// take a stop sequence number, free the slot.
+#[inline(never)]
 fn end_actor<P: Platform>(link: &mut SlotLink<P>, rec: *mut SlotRecord, cb: *mut ControlBlock) {
     let port = &link.port;
     let me = port.slot;
@@ -772,6 +787,7 @@ fn end_actor<P: Platform>(link: &mut SlotLink<P>, rec: *mut SlotRecord, cb: *mut
 /// Answer requests still queued for a slot without an actor (error
 /// replies) and drop its K2K messages, counting them as dead letters: the
 /// incarnation's own `reject_queued` in a throwaway loop.
+#[inline(never)]
 fn reject_leftovers<P: Platform>(link: &mut SlotLink<P>) {
     // SAFETY: the slot's own memory; `Reject` runs no handler.
     unsafe { crate::runtime::reject_only::<P>(link) };

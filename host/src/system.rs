@@ -62,6 +62,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// How long system operations wait by yielding before they sleep.
+const SPIN_WAIT: Duration = Duration::from_millis(2);
+
 /// Most slots one system may have.
 pub const MAX_SLOTS: u32 = 4096;
 
@@ -551,10 +554,17 @@ impl SystemInner {
             if let Some(f) = self.exec.slot_fault(0).filter(|_| self.exec.is_finished()) {
                 return Err(SystemError::Execution(f));
             }
-            if start.elapsed() >= timeout {
+            let waited = start.elapsed();
+            if waited >= timeout {
                 return Err(SystemError::Timeout { what, waited: timeout });
             }
-            crate::actor::host_backoff(&mut round).await;
+            // Slot operations take microseconds: yield (stay responsive)
+            // for the first 2 ms, then back off like other host waits.
+            if waited < SPIN_WAIT {
+                tokio::task::yield_now().await;
+            } else {
+                crate::actor::host_backoff(&mut round).await;
+            }
         }
     }
 

@@ -108,12 +108,14 @@ common::backend_tests! {
         let p = sys.spawn::<Node>(Spawn::new()).await.unwrap();
         let r = p.request(NodeCmd::new(NodeOp::SPAWN, 3, 0)).await.unwrap();
         assert_eq!((r.code, r.n), (0, 3));
-        let kids: Vec<KernelHandle<Counter>> = r.ids[..3].iter().map(|&id| {
+        let mut kids: Vec<KernelHandle<Counter>> = Vec::new();
+        for &id in &r.ids[..3] {
             assert!(id >= sys.base_actor_id() + 2, "children live in the spawn pool");
-            sys.actor::<Counter>(id).unwrap_or_else(|e| panic!("child {id}: {e}"))
-        }).collect();
+            // `spawn` returns the id at once; the child starts shortly after.
+            until("the child is active", || sys.info(id).unwrap().state == LifecycleState::ACTIVE).await;
+            kids.push(sys.actor::<Counter>(id).unwrap_or_else(|e| panic!("child {id}: {e}")));
+        }
         for k in &kids {
-            until("the child is active", || sys.info(k.id()).unwrap().state == LifecycleState::ACTIVE).await;
             assert_eq!(sys.info(k.id()).unwrap().parent, Some(p.id()));
             k.request(CounterCmd::add(10)).await.unwrap();
         }
