@@ -5,7 +5,8 @@
 //! scheme, steered while it runs by a small command protocol — run *n* steps,
 //! inject an impulse, ask for progress, reconfigure, checkpoint, restore,
 //! terminate. On the GPU the simulation will be a persistent actor; this crate
-//! holds everything that does not need a GPU:
+//! holds everything that does not need a persistent kernel, the batch GPU
+//! baseline included:
 //!
 //! | module | `no_std` | what |
 //! | --- | --- | --- |
@@ -13,6 +14,9 @@
 //! | [`fdtd`] | yes | [`Params`] and the CFL check, the per-cell / per-row / per-plane leapfrog update, the discrete energy |
 //! | [`protocol`] | yes | [`Command`] and [`Reply`] (64-byte `#[repr(C)]` plain data), their kinds and error codes, [`protocol::validate`] |
 //! | [`actor`] | yes | [`WaveState`], the [`Field`] trait and [`actor::handle`]: *all* per-command logic in one function, for the CPU here and a GPU actor later |
+//! | [`batch`] | yes | the batch GPU kernels' per-thread work and launch geometry, shared by the PTX entries, the host engine and a CPU emulation |
+//! | `kernels` | nvptx64 + `kernels` | the PTX entries `wavesim_step`, `wavesim_inject`, `wavesim_energy` (built by `cargo xtask build-ptx`) |
+//! | `gpu` | `gpu` | `GpuBatch`: the field in device memory, one kernel launch per step, via `ringkernel::cuda::driver`; also a [`Field`] |
 //! | [`cpu`] | `std` | the CPU engines: a single-threaded naive one and a rayon one (parallel over z planes), bit-for-bit equal; [`CpuField`] |
 //! | [`sim`] | `std` | [`Simulation`]: a [`CpuField`] plus a [`WaveState`], fed commands, answering replies |
 //! | [`image`] | `std` | the mid-plane slice, a diverging colour map and a minimal PNG encoder (stored deflate, CRC-32, Adler-32) |
@@ -20,7 +24,9 @@
 //!
 //! The `no_std` part allocates nothing, never recurses, bounds every loop by
 //! the grid size, and touches `f64` only for the energy sum; the `std`
-//! feature (on by default, additive) adds the rest.
+//! feature (on by default, additive) adds the CPU engines, the simulation,
+//! the PNG writer and the binary, and `gpu` (on by default, needs `std`) the
+//! host GPU engine.
 //!
 //! ```
 //! use ringkernel_wavesim::{Command, Engine, GridDims, ReplyKind, Simulation};
@@ -41,19 +47,26 @@
 //! ```
 #![no_std]
 #![cfg_attr(not(test), warn(missing_docs))]
+#![cfg_attr(all(feature = "kernels", target_arch = "nvptx64"), feature(abi_ptx, stdarch_nvptx, asm_experimental_arch))]
 
 #[cfg(feature = "std")]
 extern crate std;
 
 pub mod actor;
+pub mod batch;
 pub mod fdtd;
 pub mod grid;
 pub mod protocol;
+
+#[cfg(all(feature = "kernels", target_arch = "nvptx64"))]
+pub mod kernels;
 
 #[cfg(feature = "std")]
 pub mod cli;
 #[cfg(feature = "std")]
 pub mod cpu;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 #[cfg(feature = "std")]
 pub mod image;
 #[cfg(feature = "std")]
@@ -66,5 +79,7 @@ pub use protocol::{Command, CommandKind, ErrorCode, Op, Reply, ReplyKind};
 
 #[cfg(feature = "std")]
 pub use cpu::{CpuField, Engine};
+#[cfg(feature = "gpu")]
+pub use gpu::{GpuBatch, GpuError};
 #[cfg(feature = "std")]
 pub use sim::Simulation;
