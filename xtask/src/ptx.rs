@@ -33,23 +33,41 @@ pub struct PtxCrate {
     pub package: String,
     /// Features passed with `--features`.
     pub features: Vec<String>,
+    /// Pass `--no-default-features`: for crates whose default features
+    /// (`std`) cannot build for nvptx64.
+    pub no_default_features: bool,
 }
 
 impl PtxCrate {
     /// `package` with the features the project's kernel crates need:
-    /// `ringkernel-device` carries its built-in kernels behind `kernels`.
+    /// `ringkernel-device` carries its built-in kernels behind `kernels`;
+    /// `ringkernel-wavesim` its batch kernels behind `kernels`, without its
+    /// default `std` feature (rayon, the binary, the host GPU engine).
     pub fn new(package: &str) -> PtxCrate {
-        let features = match package {
-            "ringkernel-device" => vec!["kernels".to_string()],
-            _ => Vec::new(),
+        let (features, no_default_features) = match package {
+            "ringkernel-device" => (vec!["kernels".to_string()], false),
+            "ringkernel-wavesim" => (vec!["kernels".to_string()], true),
+            _ => (Vec::new(), false),
         };
-        PtxCrate { package: package.to_string(), features }
+        PtxCrate { package: package.to_string(), features, no_default_features }
+    }
+
+    /// The feature arguments of its `cargo rustc` command.
+    pub fn feature_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.no_default_features {
+            args.push("--no-default-features".to_string());
+        }
+        if !self.features.is_empty() {
+            args.extend(["--features".to_string(), self.features.join(",")]);
+        }
+        args
     }
 }
 
 /// The crates `build-ptx` builds when no `-p` is given.
 pub fn default_crates() -> Vec<PtxCrate> {
-    ["ringkernel-device", "ringkernel-example-actors"].into_iter().map(PtxCrate::new).collect()
+    ["ringkernel-device", "ringkernel-example-actors", "ringkernel-wavesim"].into_iter().map(PtxCrate::new).collect()
 }
 
 /// Accept `sm_NN` with an optional letter suffix (`sm_90a`).
@@ -150,9 +168,7 @@ pub fn build_ptx(ws: &Workspace, opts: &BuildOptions) -> Result<Vec<PtxArtifact>
             .env("CARGO_TARGET_NVPTX64_NVIDIA_CUDA_RUSTFLAGS", format!("-C target-cpu={}", opts.arch))
             .env(AS_LINKER_ENV, "1")
             .env(LLVM_BIN_ENV, &llvm_bin);
-        if !krate.features.is_empty() {
-            cmd.args(["--features", &krate.features.join(",")]);
-        }
+        cmd.args(krate.feature_args());
         tools::run_streamed(&format!("cargo rustc (PTX build of {})", krate.package), &mut cmd)?;
 
         let built = ws.target_dir.join(NVPTX_TARGET).join("ptx").join(format!("{lib}.ptx"));
@@ -536,6 +552,18 @@ ptxas warning : Registers are spilled to local memory in function 'helper_fn', 8
         let summary = summarize_ptx(ptx);
         assert_eq!(summary.lines, ptx.lines().count());
         assert_eq!(summary.functions, [("helper".to_string(), 5), ("ringkernel_echo".to_string(), 6)]);
+    }
+
+    #[test]
+    fn kernel_crates_get_their_features() {
+        assert_eq!(PtxCrate::new("ringkernel-device").feature_args(), ["--features", "kernels"]);
+        assert!(PtxCrate::new("ringkernel-example-actors").feature_args().is_empty());
+        assert_eq!(
+            PtxCrate::new("ringkernel-wavesim").feature_args(),
+            ["--no-default-features", "--features", "kernels"]
+        );
+        let names: Vec<String> = default_crates().into_iter().map(|c| c.package).collect();
+        assert_eq!(names, ["ringkernel-device", "ringkernel-example-actors", "ringkernel-wavesim"]);
     }
 
     #[test]
