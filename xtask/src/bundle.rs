@@ -5,9 +5,14 @@
 //! <out>/ptx/        PTX and cubins of the default kernel crates
 //! <out>/tests/      every workspace test executable (release)
 //! <out>/examples/   the examples of package `ringkernel`
-//! <out>/bin/        the binaries of package `ringkernel-benches`
+//! <out>/bin/        the binaries of packages `ringkernel-benches` and `ringkernel-wavesim`
 //! <out>/run-tests.sh, run-bench.sh, manifest.txt
 //! ```
+//!
+//! Test executables that run a binary of their package find it through
+//! `CARGO_BIN_EXE_<name>`, a path compiled in on the build machine. For the
+//! bundle, `run-tests.sh` exports an override per bundled binary the tests
+//! read first: `WAVESIM_BIN` (the `wavesim` CLI tests).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -21,6 +26,11 @@ use crate::tools::{self, Workspace};
 
 /// A bundle over this many bytes cannot be carried to the GPU machine.
 pub const MAX_BUNDLE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Packages whose binaries go to `<out>/bin/`: the GPU benchmarks, and the
+/// `wavesim` binary that its CLI tests run (through `WAVESIM_BIN`, set by
+/// [`RUN_TESTS_SH`]).
+pub const BIN_PACKAGES: [&str; 2] = ["ringkernel-benches", "ringkernel-wavesim"];
 
 /// Options of [`gpu_bundle`].
 #[derive(Debug, Clone)]
@@ -120,6 +130,9 @@ pub const RUN_TESTS_SH: &str = r#"#!/usr/bin/env bash
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export RINGKERNEL_PTX_DIR="$here/ptx"
+# Test executables that run a binary of their package look here first
+# (the path cargo compiled into them is the build machine's).
+export WAVESIM_BIN="$here/bin/wavesim"
 out="${OUT:-.}"
 mkdir -p "$out"
 log="$out/gpu-tests.log"
@@ -240,14 +253,15 @@ pub fn gpu_bundle(ws: &Workspace, opts: &BundleOptions) -> Result<PathBuf> {
     }
 
     let mut n_bins = 0;
-    match ws.package("ringkernel-benches") {
-        Ok(pkg) if !pkg.bins.is_empty() => {
-            println!("==> gpu-bundle: binaries of ringkernel-benches");
-            let bins =
-                cargo_json(&["build", "--release", "-p", "ringkernel-benches", "--bins"], ArtifactKind::Target("bin"))?;
-            n_bins = copy_into(&bins, &out.join("bin"))?;
+    for package in BIN_PACKAGES {
+        match ws.package(package) {
+            Ok(pkg) if !pkg.bins.is_empty() => {
+                println!("==> gpu-bundle: binaries of {package}");
+                let bins = cargo_json(&["build", "--release", "-p", package, "--bins"], ArtifactKind::Target("bin"))?;
+                n_bins += copy_into(&bins, &out.join("bin"))?;
+            }
+            _ => println!("==> gpu-bundle: package {package} has no binaries yet"),
         }
-        _ => println!("==> gpu-bundle: package ringkernel-benches has no binaries yet"),
     }
 
     write_script(&out.join("run-tests.sh"), RUN_TESTS_SH)?;
@@ -327,8 +341,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-run-tests-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("tests")).unwrap();
-        write_script(&dir.join("tests/good-1a"), "#!/bin/sh\necho \"good args: $* ptx=$RINGKERNEL_PTX_DIR\"\n")
-            .unwrap();
+        write_script(
+            &dir.join("tests/good-1a"),
+            "#!/bin/sh\necho \"good args: $* ptx=$RINGKERNEL_PTX_DIR wavesim=$WAVESIM_BIN\"\n",
+        )
+        .unwrap();
         write_script(&dir.join("tests/bad-2b"), "#!/bin/sh\necho bad\nexit 101\n").unwrap();
         write_script(&dir.join("run-tests.sh"), RUN_TESTS_SH).unwrap();
         let logs = dir.join("logs");
@@ -338,7 +355,9 @@ mod tests {
         assert!(stdout.trim_end().ends_with("1 passed, 1 failed"), "{stdout}");
         assert!(stdout.contains("failed: bad-2b"), "{stdout}");
         assert!(stdout.contains("good args: --include-ignored --test-threads=1 ptx="), "{stdout}");
-        assert!(stdout.contains(&format!("{}/ptx", fs::canonicalize(&dir).unwrap().display())), "{stdout}");
+        let here = fs::canonicalize(&dir).unwrap();
+        assert!(stdout.contains(&format!("ptx={}/ptx ", here.display())), "{stdout}");
+        assert!(stdout.contains(&format!("wavesim={}/bin/wavesim\n", here.display())), "{stdout}");
         let log = fs::read_to_string(logs.join("gpu-tests.log")).unwrap();
         assert_eq!(log, stdout);
 

@@ -4,8 +4,17 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The binary under test: `$WAVESIM_BIN` when set, else the one cargo built
+/// with this test. The GPU bundle runs this test executable on another
+/// machine, where the path cargo compiled in does not exist; its
+/// `run-tests.sh` points `WAVESIM_BIN` at the bundle's copy.
+fn wavesim_bin() -> PathBuf {
+    std::env::var_os("WAVESIM_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wavesim")), PathBuf::from)
+}
+
 fn wavesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wavesim")).args(args).output().expect("wavesim runs")
+    let bin = wavesim_bin();
+    Command::new(&bin).args(args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()))
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
@@ -44,7 +53,7 @@ fn default_run_writes_target_wavesim_midplane_png_under_the_working_directory() 
     let dir = scratch_dir("default");
     std::fs::create_dir_all(&dir).unwrap();
     let start = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_wavesim")).current_dir(&dir).output().expect("wavesim runs");
+    let out = Command::new(wavesim_bin()).current_dir(&dir).output().expect("wavesim runs");
     let took = start.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
