@@ -53,6 +53,11 @@ pub struct Options {
     /// Pixels per cell in the PNG; `None` for the smallest scale that makes
     /// the picture at least 512 pixels wide.
     pub scale: Option<u32>,
+    /// `--bench`: time the batch GPU engine at 64³, 128³ and 256³ instead of
+    /// running the simulation (`--steps`, when given, sets the timed steps).
+    pub bench: bool,
+    /// Whether `--steps` was given.
+    pub steps_given: bool,
 }
 
 impl Default for Options {
@@ -68,6 +73,8 @@ impl Default for Options {
             backend: Backend::Auto,
             output: PathBuf::from(DEFAULT_OUTPUT),
             scale: None,
+            bench: false,
+            steps_given: false,
         }
     }
 }
@@ -163,6 +170,10 @@ Options:
   --output PATH          PNG of the mid-plane z = nz/2 (default target/wavesim/midplane.png,
                          relative to the working directory)
   --scale N              pixels per cell in the PNG, 1 to 64 (default: at least 512 pixels wide)
+  --bench                time the batch GPU engine (one kernel launch per step) at 64^3,
+                         128^3 and 256^3: Mcells/s and effective GB/s; --steps sets the
+                         timed steps (default 2000, 1000, 500); needs a GPU and the PTX
+                         of `cargo xtask build-ptx`
   -h, --help             print this help
 ";
 
@@ -219,6 +230,13 @@ where
         if arg == "-h" || arg == "--help" {
             return Ok(Parsed::Help);
         }
+        if arg == "--bench" {
+            if opts.bench {
+                return Err(CliError::Repeated("--bench"));
+            }
+            opts.bench = true;
+            continue;
+        }
         if !arg.starts_with("--") {
             return Err(CliError::Unexpected(arg));
         }
@@ -241,7 +259,10 @@ where
         let v = value.as_str();
         match flag {
             "--size" => opts.dims = parse_size(v)?,
-            "--steps" => opts.steps = parse_int(flag, v, 1, u32::MAX)?,
+            "--steps" => {
+                opts.steps = parse_int(flag, v, 1, u32::MAX)?;
+                opts.steps_given = true;
+            }
             "--report" => opts.report_every = parse_int(flag, v, 1, u32::MAX)?,
             "--impulses" => opts.impulses = parse_int(flag, v, 0, MAX_IMPULSES)?,
             "--damping" => {
@@ -336,6 +357,11 @@ mod tests {
         assert_eq!(run(&["--size", "128"]).pixel_scale(), 4);
         assert_eq!(run(&["--size", "1000"]).pixel_scale(), 1);
         assert_eq!(parse(["--steps", "1", "-h"]), Ok(Parsed::Help));
+        assert!(!o.bench && o.steps_given);
+        let b = run(&["--bench"]);
+        assert!(b.bench && !b.steps_given);
+        assert_eq!(err(&["--bench", "--bench"]), CliError::Repeated("--bench"));
+        assert_eq!(err(&["--bench=1"]), CliError::UnknownFlag("--bench".into()));
     }
 
     #[test]

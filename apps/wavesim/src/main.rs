@@ -30,6 +30,12 @@ enum RunError {
     },
     /// The picture could not be encoded.
     Png(EncodeError),
+    /// `--bench`: the GPU engine could not run.
+    #[cfg(feature = "gpu")]
+    Gpu(ringkernel_wavesim::GpuError),
+    /// `--bench` in a binary built without the `gpu` feature.
+    #[cfg(not(feature = "gpu"))]
+    NoGpuFeature,
     /// A file or folder could not be written.
     Io {
         /// What was being done.
@@ -51,6 +57,10 @@ impl fmt::Display for RunError {
                 write!(f, "{name} was answered {reply:?}, expected {expected}")
             }
             Self::Png(e) => write!(f, "cannot encode the PNG: {e}"),
+            #[cfg(feature = "gpu")]
+            Self::Gpu(e) => write!(f, "--bench: {e}"),
+            #[cfg(not(feature = "gpu"))]
+            Self::NoGpuFeature => f.write_str("--bench: this wavesim was built without the `gpu` feature"),
             Self::Io { what, path, source } => write!(f, "cannot {what} {}: {source}", path.display()),
         }
     }
@@ -62,6 +72,10 @@ impl std::error::Error for RunError {
             Self::Threads(e) => Some(e),
             Self::Params(e) => Some(e),
             Self::Png(e) => Some(e),
+            #[cfg(feature = "gpu")]
+            Self::Gpu(e) => Some(e),
+            #[cfg(not(feature = "gpu"))]
+            Self::NoGpuFeature => None,
             Self::Io { source, .. } => Some(source),
             Self::Protocol { .. } => None,
         }
@@ -80,6 +94,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if opts.bench {
+        return match bench(&opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wavesim: error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match opts.threads {
         Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
             Ok(pool) => pool.install(|| run(&opts)),
@@ -242,6 +265,50 @@ fn run(opts: &Options) -> Result<(), RunError> {
         total
     );
     Ok(())
+}
+
+/// Timed steps per size of `--bench` when `--steps` is not given.
+const BENCH_STEPS: [(u32, u32); 3] = [(64, 2000), (128, 1000), (256, 500)];
+
+/// `--bench`: the batch GPU engine at 64³, 128³, 256³ (see `gpu::bench`).
+#[cfg(feature = "gpu")]
+fn bench(opts: &Options) -> Result<(), RunError> {
+    use ringkernel_wavesim::{GpuBatch, GridDims, gpu};
+    let probe = GpuBatch::new(GridDims::cube(8).expect("8³ is a valid grid")).map_err(RunError::Gpu)?;
+    println!(
+        "batch GPU engine (one wavesim_step launch per step, 32x4x2 threads per block) on {}, kernels from {}",
+        probe.device_name(),
+        probe.kernel_file().display()
+    );
+    drop(probe);
+    println!(
+        "{:>8}  {:>6}  {:>10}  {:>10}  {:>10}  {:>12}",
+        "grid", "steps", "time (ms)", "us/step", "Mcells/s", "GB/s (12B/c)"
+    );
+    for (side, default_steps) in BENCH_STEPS {
+        let dims = GridDims::cube(side).expect("bench sizes are valid grids");
+        let steps = if opts.steps_given { opts.steps } else { default_steps };
+        let row = gpu::bench(&[dims], steps).map_err(RunError::Gpu)?[0];
+        println!(
+            "{:>8}  {:>6}  {:>10.2}  {:>10.2}  {:>10.1}  {:>12.1}",
+            format!("{side}^3"),
+            row.steps,
+            row.seconds * 1e3,
+            row.seconds * 1e6 / f64::from(row.steps),
+            row.mcells_per_s(),
+            row.effective_gb_per_s()
+        );
+    }
+    println!(
+        "Mcells/s counts all nx*ny*nz cells per step; GB/s assumes the minimum traffic of 12 bytes per cell          (read p and p_prev, write p_next), so it is a lower bound on the DRAM traffic"
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "gpu"))]
+fn bench(_opts: &Options) -> Result<(), RunError> {
+    let _ = BENCH_STEPS;
+    Err(RunError::NoGpuFeature)
 }
 
 fn write_png(sim: &Simulation, opts: &Options, path: &Path) -> Result<(), RunError> {

@@ -126,3 +126,23 @@ fn unwritable_output_is_a_clear_error() {
     assert!(stderr.contains("wavesim: error: cannot create"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_runs_on_a_gpu_or_says_why_not() {
+    let out = wavesim(&["--bench", "--steps", "5"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        // A GPU machine: one line per size.
+        for size in ["64^3", "128^3", "256^3"] {
+            assert!(stdout.lines().any(|l| l.trim_start().starts_with(size) && l.contains(" 5 ")), "{stdout}");
+        }
+        assert!(stdout.contains("Mcells/s") && stdout.contains("GB/s"), "{stdout}");
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.starts_with("wavesim: error: --bench: no CUDA GPU is usable here")
+                || stderr.contains("kernels (ringkernel_wavesim.ptx) were not found"),
+            "{stderr}"
+        );
+    }
+}
