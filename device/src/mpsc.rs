@@ -128,6 +128,48 @@ impl<M: MpscMemory> MpscConsumer<M> {
     }
 }
 
+impl<M: MpscMemory> MpscConsumer<M> {
+    /// Warp form of [`MpscConsumer::pop`]: lane `l` reads the slot of
+    /// position `head + l` into `mine` if it is published; returns how many
+    /// consecutive positions from `head` are (the same on every lane, all
+    /// of which must call). Nothing is consumed: follow with
+    /// [`MpscConsumer::release_lanes`] once the envelopes were taken with
+    /// [`crate::queue::lane_envelope`]. One round of loads for up to 32
+    /// messages, instead of one per message.
+    #[inline]
+    pub fn peek_lanes<P: crate::Platform>(&self, mine: &mut Envelope) -> usize {
+        let cap = self.mem.capacity() as u64;
+        let lane = P::lane() as u64;
+        let pos = self.head + lane;
+        let idx = (pos & (cap - 1)) as usize;
+        let ready = lane < cap && self.mem.load_seq_acquire(idx) == pos + 1;
+        let n = (!P::ballot(ready)).trailing_zeros().min(P::LANES) as usize;
+        if (lane as usize) < n {
+            // SAFETY: the warp is the only consumer; this lane acquired the
+            // publication of position `pos`, which stays ours until released.
+            *mine = unsafe { self.mem.read_body(idx) };
+        }
+        n
+    }
+
+    /// Free the `n` positions a [`MpscConsumer::peek_lanes`] returned: lane
+    /// `l < n` frees position `head + l` (every lane must call).
+    #[inline]
+    pub fn release_lanes<P: crate::Platform>(&mut self, n: usize) {
+        let cap = self.mem.capacity() as u64;
+        let lane = P::lane() as u64;
+        if (lane as usize) < n {
+            let pos = self.head + lane;
+            self.mem.store_seq_release((pos & (cap - 1)) as usize, pos + cap);
+        }
+        let before = self.head;
+        self.head += n as u64;
+        if P::is_writer() && before / 16 != self.head / 16 {
+            self.mem.store_head(self.head);
+        }
+    }
+}
+
 /// An MPSC ring in device memory (a K2K inbox), with `.gpu` atomics on the
 /// GPU and ordinary atomics on the host.
 #[derive(Clone, Copy, Debug)]
@@ -314,6 +356,40 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(next, [2000; 4]);
+        assert!(c.pop(true).is_none());
+    }
+
+    /// One lane: the host form of the warp path.
+    struct OneLane;
+    impl crate::Platform for OneLane {
+        fn now_ns() -> u64 {
+            0
+        }
+        fn relax(_: u32) {}
+    }
+
+    #[test]
+    fn mpsc_peek_lanes_then_release_frees_only_what_was_taken() {
+        let (_mem, r) = ring(2);
+        // SAFETY: single consumer.
+        let mut c = unsafe { MpscConsumer::attach(r, 0) };
+        let mut mine = bytemuck::Zeroable::zeroed();
+        assert_eq!(c.peek_lanes::<OneLane>(&mut mine), 0);
+        try_push(&r, &env(7)).unwrap();
+        try_push(&r, &env(8)).unwrap();
+        assert_eq!(try_push(&r, &env(9)), Err(InboxFull));
+        assert_eq!(c.peek_lanes::<OneLane>(&mut mine), 1);
+        assert_eq!(mine.read_pod::<u64>(), Some(7));
+        // Peeking again without releasing sees the same message.
+        assert_eq!(c.peek_lanes::<OneLane>(&mut mine), 1);
+        assert_eq!(mine.read_pod::<u64>(), Some(7));
+        assert_eq!(try_push(&r, &env(9)), Err(InboxFull), "not freed before release");
+        c.release_lanes::<OneLane>(1);
+        try_push(&r, &env(9)).unwrap();
+        assert_eq!(c.peek_lanes::<OneLane>(&mut mine), 1);
+        assert_eq!(mine.read_pod::<u64>(), Some(8));
+        c.release_lanes::<OneLane>(1);
+        assert_eq!(c.pop(true).and_then(|e| e.read_pod::<u64>()), Some(9));
         assert!(c.pop(true).is_none());
     }
 

@@ -41,6 +41,9 @@ pub const BATCH: u32 = 64;
 /// Envelopes copied from the inbox per peek (local memory on the GPU:
 /// `PREFETCH * 128` bytes).
 pub const PREFETCH: usize = 8;
+/// While K2K messages keep an actor in a system busy and its host inbox is
+/// empty, the host inbox is looked at every this many rounds.
+pub const HOST_POLL_WHILE_K2K: u32 = 4;
 /// Busy rounds (batches) between two command checks.
 pub const COMMAND_POLL_BUSY_ROUNDS: u32 = 16;
 /// Idle rounds between two command checks. Each check is a read of host
@@ -397,17 +400,38 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
     /// Returns how many were taken.
     fn serve_k2k(&mut self, actor: &mut A, limit: u32) -> u32 {
         let mut n = 0;
+        let mut mine = <Envelope as bytemuck::Zeroable>::zeroed();
         while n < limit && self.serving() {
             let Some(link) = self.sys.as_deref_mut() else { break };
-            // Lane 0 decides, so every lane takes the same branch.
-            let ready = P::shuffle(link.k2k.ready() as u64, 0) != 0;
-            if !ready {
-                break;
+            if P::LANES > 1 {
+                // Lane l reads the l-th published slot; each lane checks its
+                // own; the slots are freed as soon as they are copied.
+                let k = link.k2k.peek_lanes::<P>(&mut mine);
+                if k == 0 {
+                    break;
+                }
+                let v_mine = if (P::lane() as usize) < k { verdict::<A>(&mine) } else { 0 };
+                let mut done = 0;
+                while done < k {
+                    let env = lane_envelope::<P>(&mine, done);
+                    let v = P::shuffle(v_mine as u64, done as u32) as u32;
+                    done += 1;
+                    self.process_outlined(actor, &env, v);
+                    if !self.serving() {
+                        break;
+                    }
+                }
+                // Free what was handled; if the actor stopped early the rest
+                // stays queued (for the next incarnation, or to be rejected).
+                let Some(link) = self.sys.as_deref_mut() else { break };
+                link.k2k.release_lanes::<P>(done);
+                n += done as u32;
+            } else {
+                let Some(env) = link.k2k.pop(true) else { break };
+                n += 1;
+                let v = verdict::<A>(&env);
+                self.process_outlined(actor, &env, v);
             }
-            let Some(env) = link.k2k.pop(P::is_writer()) else { break };
-            n += 1;
-            let v = verdict::<A>(&env);
-            self.process_outlined(actor, &env, v);
         }
         n
     }
@@ -612,6 +636,8 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
     let mut idle_rounds = 0u32;
     let mut busy_rounds = COMMAND_POLL_BUSY_ROUNDS;
     let mut batches_unpublished = 0u32;
+    // Rounds left before the host inbox is looked at again (K2K busy).
+    let mut host_skip = 0u32;
     // Lanes that probe the inbox: one while idle, all after a hit.
     let mut probe = 1u32;
     loop {
@@ -628,7 +654,10 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
             // A batch goes on only while peeks come back full: after a
             // partial one the inbox is (nearly) empty, and ending the batch
             // at once publishes the replies one PCIe read earlier.
-            'batch: while n < BATCH {
+            // While K2K traffic keeps the actor busy and the host inbox was
+            // empty, look at the host inbox (a PCIe read) every
+            // HOST_POLL_WHILE_K2K rounds only.
+            'batch: while n < BATCH && host_skip == 0 {
                 if P::LANES > 1 {
                     // Warp: lane l reads the l-th ready slot; every lane
                     // then handles each message in order.
@@ -674,7 +703,19 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
                 }
             }
             if lp.sys.is_some() {
-                n += lp.serve_k2k(&mut actor, BATCH);
+                let from_host = n;
+                let from_k2k = lp.serve_k2k(&mut actor, BATCH);
+                n += from_k2k;
+                host_skip = if host_skip > 0 {
+                    host_skip - 1
+                } else if from_host == 0 && from_k2k > 0 {
+                    HOST_POLL_WHILE_K2K - 1
+                } else {
+                    0
+                };
+                if from_k2k == 0 {
+                    host_skip = 0;
+                }
             }
         }
         if n > 0 {
