@@ -114,6 +114,7 @@ pub(crate) enum PendingRequest {
 /// their [`SystemPort`].
 pub(crate) struct SlotPort<P> {
     pub(crate) ptrs: ActorPointers,
+    sysc: *const SystemControl,
     slot: u32,
     slots: u32,
     spawn_first: u32,
@@ -197,6 +198,31 @@ impl<P: Platform> SlotPort<P> {
             }
             f(rank, s);
             n += 1;
+        }
+        n
+    }
+
+    /// Whether the host asked the system to stop.
+    pub(crate) fn shutting_down(&self) -> bool {
+        // SAFETY: `sysc` is valid for the launch; `shutdown` is written
+        // atomically by the host.
+        unsafe { sys::load_acquire_u32(&raw const (*self.sysc).shutdown) != 0 }
+    }
+
+    /// Slots whose actor has supervisor `p`, alive or claimed by a spawn
+    /// that has not started yet: calls `f(slot)` for each, returns how many.
+    fn dependents(&self, p: u32, mut f: impl FnMut(u32)) -> u32 {
+        let mut n = 0;
+        for s in 0..self.slots {
+            if self.parent_of(s) != p {
+                continue;
+            }
+            // SAFETY: record in the device region; `claim` is atomic-only.
+            let claimed = unsafe { gpu::load_acquire_u32(&raw const (*self.rec(s)).claim) } == CLAIM_TAKEN;
+            if self.is_live(s) || claimed {
+                f(s);
+                n += 1;
+            }
         }
         n
     }
@@ -336,6 +362,9 @@ impl<P: Platform> SystemPort for SlotPort<P> {
 impl<P: Platform> SlotLink<P> {
     /// Take (and clear) this slot's pending requests; the most severe wins.
     pub(crate) fn take_pending(&mut self) -> Option<PendingRequest> {
+        if self.port.shutting_down() {
+            return Some(PendingRequest::Kill);
+        }
         let rec = self.port.rec(self.port.slot);
         // SAFETY: record in the device region; `pending` is atomic-only.
         if unsafe { gpu::load_relaxed_u32(&raw const (*rec).pending) } & !PENDING_CREATE == 0 {
@@ -399,6 +428,7 @@ pub unsafe fn run_slot<S: ActorSet, P: Platform>(sysc: *const SystemControl, slo
     };
     let port = SlotPort::<P> {
         ptrs,
+        sysc,
         slot,
         slots: c.slots,
         spawn_first: c.spawn_first.min(c.slots),
@@ -422,6 +452,11 @@ pub unsafe fn run_slot<S: ActorSet, P: Platform>(sysc: *const SystemControl, slo
         let host_ack = match how {
             Create::Shutdown => return,
             Create::Host(seq) => {
+                SlotPort::<P>::lane0(|| {
+                    // SAFETY: own record; nothing aims at a Dormant host slot.
+                    unsafe { gpu::swap_u32(&raw mut (*rec).pending, 0) };
+                    0
+                });
                 // SAFETY: host-written spec fields, stable while Dormant; the
                 // record is ours (host pool slots are never claimed).
                 unsafe {
@@ -570,10 +605,27 @@ fn wait_create<P: Platform>(port: &SlotPort<P>, sysc: *const SystemControl, ack:
         // SAFETY: record in the device region; `pending` is atomic-only.
         let pending = unsafe { gpu::load_acquire_u32(&raw const (*rec).pending) };
         if pending & PENDING_CREATE != 0 {
+            if port.shutting_down() {
+                // Not started: hand the claim back so that the spawner's
+                // end does not wait for a child that never lived.
+                SlotPort::<P>::lane0(|| {
+                    // SAFETY: own record; atomic fields.
+                    unsafe { gpu::store_release_u32(&raw mut (*rec).claim, CLAIM_FREE) };
+                    0
+                });
+                return Create::Shutdown;
+            }
             SlotPort::<P>::lane0(|| {
                 // SAFETY: as above; only this slot clears its own bits. A
-                // KILL or RESTART aimed at the previous actor is void now.
-                unsafe { gpu::swap_u32(&raw mut (*rec).pending, 0) };
+                // KILL that came with the claim (the spawner's subtree is
+                // being killed) stays for the new actor to see at once.
+                unsafe {
+                    let old = gpu::swap_u32(&raw mut (*rec).pending, 0);
+                    let keep = old & PENDING_KILL;
+                    if keep != 0 {
+                        gpu::fetch_or_u32(&raw mut (*rec).pending, keep);
+                    }
+                }
                 0
             });
             return Create::Spawned;
@@ -686,7 +738,7 @@ fn supervise<P: Platform>(port: &SlotPort<P>, root: &RootSupervisor) -> Decision
     } else {
         // Give up: stop the supervisor's other children, fail the supervisor.
         if parent != NO_PARENT && parent < port.slots {
-            port.children(parent, |_, s| {
+            port.dependents(parent, |s| {
                 if s != me {
                     port.or_pending(s, PENDING_KILL);
                 }
@@ -746,10 +798,21 @@ fn wait_failed<P: Platform>(port: &SlotPort<P>, ack: &mut u32) -> bool {
 fn end_actor<P: Platform>(link: &mut SlotLink<P>, rec: *mut SlotRecord, cb: *mut ControlBlock) {
     let port = &link.port;
     let me = port.slot;
-    port.children(me, |_, s| port.or_pending(s, PENDING_KILL));
+    port.dependents(me, |s| port.or_pending(s, PENDING_KILL));
     let mut rounds = 0u32;
-    while port.children(me, |_, _| {}) > 0 {
+    loop {
+        // During a shutdown, children claimed but never started do not
+        // start: only live ones are waited for.
+        let waiting = if port.shutting_down() { port.children(me, |_, _| {}) } else { port.dependents(me, |_| {}) };
+        if waiting == 0 {
+            break;
+        }
         rounds = rounds.wrapping_add(1).max(1);
+        // A child claimed but not started when the KILL went out gets it
+        // again (its create keeps a KILL; this is cheap).
+        if rounds.is_multiple_of(1024) {
+            port.dependents(me, |s| port.or_pending(s, PENDING_KILL));
+        }
         P::relax(rounds);
     }
     let state = LifecycleState::try_from(
@@ -777,6 +840,8 @@ fn end_actor<P: Platform>(link: &mut SlotLink<P>, rec: *mut SlotRecord, cb: *mut
         // SAFETY: own record; `live` and `claim` are atomic-only. `live`
         // goes first: a slot is claimable only once it is not live.
         unsafe {
+            // Requests aimed at this actor die with it.
+            gpu::swap_u32(&raw mut (*rec).pending, 0);
             gpu::store_release_u32(&raw mut (*rec).live, 0);
             gpu::store_release_u32(&raw mut (*rec).claim, CLAIM_FREE);
         }
