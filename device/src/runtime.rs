@@ -632,7 +632,7 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
     }
     lp.heartbeat(P::now_ns());
 
-    // 0 is a multiple of every cadence: the first round looks at commands.
+    // The first round looks at commands (busy_rounds starts at the cadence).
     let mut idle_rounds = 0u32;
     let mut busy_rounds = COMMAND_POLL_BUSY_ROUNDS;
     let mut batches_unpublished = 0u32;
@@ -641,7 +641,12 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
     // Lanes that probe the inbox: one while idle, all after a hit.
     let mut probe = 1u32;
     loop {
-        if idle_rounds.is_multiple_of(COMMAND_POLL_IDLE_ROUNDS) || busy_rounds >= COMMAND_POLL_BUSY_ROUNDS {
+        // `idle_rounds` is 0 after a busy round: only the busy cadence
+        // applies then (checking `0 % IDLE` would poll after every batch,
+        // one more PCIe read per round).
+        if (idle_rounds > 0 && idle_rounds.is_multiple_of(COMMAND_POLL_IDLE_ROUNDS))
+            || busy_rounds >= COMMAND_POLL_BUSY_ROUNDS
+        {
             busy_rounds = 0;
             lp.poll_command();
         }

@@ -206,7 +206,9 @@ impl<P: Platform> SlotPort<P> {
     pub(crate) fn shutting_down(&self) -> bool {
         // SAFETY: `sysc` is valid for the launch; `shutdown` is written
         // atomically by the host.
-        unsafe { sys::load_acquire_u32(&raw const (*self.sysc).shutdown) != 0 }
+        // Relaxed: nothing is read on the strength of it (an acquire load is
+        // an L1 invalidation on the GPU).
+        unsafe { sys::load_relaxed_u32(&raw const (*self.sysc).shutdown) != 0 }
     }
 
     /// Slots whose actor has supervisor `p`, alive or claimed by a spawn
