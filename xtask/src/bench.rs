@@ -8,8 +8,10 @@
 //!   has a GPU it runs the benchmark at once and collects the results,
 //!   otherwise it says how to run the bundle on a GPU machine;
 //! * `cargo xtask bench-h100 --collect DIR` takes what a run wrote to DIR
-//!   (`gpu-bench.json`, `gpu-bench.md`, and `gpu-tests.log` from
-//!   `run-tests.sh` if present), checks that the JSON holds every section,
+//!   (`gpu-bench.json`, `gpu-bench.md`, and if present `gpu-tests.log` from
+//!   `run-tests.sh`, `hello-gpu.log` from the hello example and
+//!   `wavesim-bench.log` from `bin/wavesim --bench`), checks that the JSON
+//!   holds every section,
 //!   and copies the files to `benchmarks/results/`, which the README quotes.
 
 use crate::bundle::{BundleOptions, gpu_bundle};
@@ -68,7 +70,7 @@ pub fn collect(dir: &Path, results: &Path) -> Result<Vec<PathBuf>> {
     let device = check_results(&text)?;
     fs::create_dir_all(results).map_err(Error::io(format!("creating {}", results.display())))?;
     let mut copied = Vec::new();
-    for name in ["gpu-bench.json", "gpu-bench.md", "gpu-tests.log"] {
+    for name in ["gpu-bench.json", "gpu-bench.md", "gpu-tests.log", "hello-gpu.log", "wavesim-bench.log"] {
         let from = dir.join(name);
         if !from.exists() {
             if name == "gpu-bench.md" {
