@@ -233,28 +233,13 @@ unsafe impl MpscMemory for DeviceMpsc {
     }
     #[inline(always)]
     unsafe fn read_body(&self, idx: usize) -> Envelope {
-        let mut env = core::mem::MaybeUninit::<Envelope>::zeroed();
-        let src = self.slots.wrapping_add(idx) as *const [u64; 2];
-        let dst = env.as_mut_ptr() as *mut [u64; 2];
-        // SAFETY: the consumer owns the slot's body (contract): its producer
-        // wrote bytes 8..128 before the release store the caller acquired, and
-        // no one writes them until the consumer frees the slot. `env` is
-        // zeroed, so all of it is initialised.
-        unsafe {
-            *(dst as *mut u64).add(1) = core::ptr::read((src as *const u64).add(1));
-            crate::atomic::block::read16(src.add(1), dst.add(1), 7);
-            env.assume_init()
-        }
+        // SAFETY: the consumer owns the slot's body (trait contract).
+        unsafe { crate::queue::read_slot_body(self.slots.wrapping_add(idx)) }
     }
     #[inline(always)]
     unsafe fn write_body(&self, idx: usize, env: &Envelope) {
-        let src = env as *const Envelope as *const [u64; 2];
-        let dst = self.slots.wrapping_add(idx) as *mut [u64; 2];
-        // SAFETY: the caller claimed the slot (contract); 16-aligned, 8 blocks.
-        unsafe {
-            core::ptr::write_volatile((dst as *mut u64).add(1), *(src as *const u64).add(1));
-            crate::atomic::block::write16(src.add(1), dst.add(1), 7);
-        }
+        // SAFETY: the caller claimed the slot (trait contract).
+        unsafe { crate::queue::write_slot_body(self.slots.wrapping_add(idx), env) }
     }
     #[inline(always)]
     fn store_head(&self, head: u64) {

@@ -85,6 +85,48 @@ pub unsafe trait RingMemory {
     }
 }
 
+/// Copy a ring slot out: everything but the sequence word (bytes 0..8),
+/// which only the protocol's atomics touch (a producer's deferred
+/// publication stores it with a relaxed store that is not ordered before
+/// this copy); the returned envelope's `seq` is 0. A plain `ptr::read` would
+/// lower to 128 byte loads on nvptx, hence the explicit 8-byte word and
+/// 16-byte blocks; weak loads let the GPU keep a batch's loads in flight.
+///
+/// # Safety
+/// `slot` is a valid, 16-aligned envelope slot whose bytes 8..128 the caller
+/// owns for reading: its producer wrote them before publishing the slot, the
+/// caller acquired that publication, and no one writes them until the slot
+/// is released.
+#[inline(always)]
+pub(crate) unsafe fn read_slot_body(slot: *const Envelope) -> Envelope {
+    let mut env = core::mem::MaybeUninit::<Envelope>::zeroed();
+    let src = slot as *const [u64; 2];
+    let dst = env.as_mut_ptr() as *mut [u64; 2];
+    // SAFETY: see the contract; `env` is zeroed, so every byte is initialised.
+    unsafe {
+        *(dst as *mut u64).add(1) = core::ptr::read((src as *const u64).add(1));
+        crate::atomic::block::read16(src.add(1), dst.add(1), 7);
+        env.assume_init()
+    }
+}
+
+/// Write a ring slot except its sequence word (bytes 8..16 as one word,
+/// then blocks 1..8); the sequence is stored atomically afterwards.
+///
+/// # Safety
+/// `slot` is a valid, 16-aligned envelope slot the caller may write (free,
+/// or claimed by this producer).
+#[inline(always)]
+pub(crate) unsafe fn write_slot_body(slot: *mut Envelope, env: &Envelope) {
+    let src = env as *const Envelope as *const [u64; 2];
+    let dst = slot as *mut [u64; 2];
+    // SAFETY: see the contract; 16-aligned, 8 blocks.
+    unsafe {
+        core::ptr::write_volatile((dst as *mut u64).add(1), *(src as *const u64).add(1));
+        crate::atomic::block::write16(src.add(1), dst.add(1), 7);
+    }
+}
+
 /// A ring in raw memory laid out as [`RingHeader`] followed by the slots.
 #[derive(Clone, Copy, Debug)]
 pub struct RawRing {
@@ -147,38 +189,13 @@ unsafe impl RingMemory for RawRing {
     }
     #[inline(always)]
     unsafe fn read_slot(&self, idx: usize) -> Envelope {
-        // Everything but the sequence word (bytes 0..8), which only the
-        // protocol's atomics touch: the producer's deferred publication
-        // stores it with a relaxed store that is not ordered before this
-        // copy. The returned envelope's `seq` is 0. A plain `ptr::read`
-        // would also lower to 128 byte loads on nvptx, hence the explicit
-        // 8-byte word and 16-byte blocks; weak loads let the GPU keep all
-        // the loads of a batch in flight at once.
-        let mut env = core::mem::MaybeUninit::<Envelope>::zeroed();
-        let src = self.slots.wrapping_add(idx) as *const [u64; 2];
-        let dst = env.as_mut_ptr() as *mut [u64; 2];
-        // SAFETY: the caller owns the slot for reading (trait contract): the
-        // producer wrote bytes 8..128 before publishing the slot, which the
-        // caller acquired, and will not write them again until the slot is
-        // released, so plain loads of them are race-free. `env` is zeroed, so
-        // every byte is initialised.
-        unsafe {
-            *(dst as *mut u64).add(1) = core::ptr::read((src as *const u64).add(1));
-            crate::atomic::block::read16(src.add(1), dst.add(1), 7);
-            env.assume_init()
-        }
+        // SAFETY: the caller owns the slot for reading (trait contract).
+        unsafe { read_slot_body(self.slots.wrapping_add(idx)) }
     }
     #[inline(always)]
     unsafe fn write_body(&self, idx: usize, env: &Envelope) {
-        // Bytes 8..16 (magic, version, flags) as one word, then blocks 1..8;
-        // word 0 is the sequence, stored atomically afterwards by `store_seq`.
-        let src = env as *const Envelope as *const [u64; 2];
-        let dst = self.slots.wrapping_add(idx) as *mut [u64; 2];
-        // SAFETY: the slot is free (trait contract), 16-aligned, 8 blocks long.
-        unsafe {
-            core::ptr::write_volatile((dst as *mut u64).add(1), *(src as *const u64).add(1));
-            crate::atomic::block::write16(src.add(1), dst.add(1), 7);
-        }
+        // SAFETY: the slot is free (trait contract).
+        unsafe { write_slot_body(self.slots.wrapping_add(idx), env) }
     }
     #[inline(always)]
     fn load_head(&self) -> u64 {
