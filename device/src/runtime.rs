@@ -44,6 +44,10 @@ pub const PREFETCH: usize = 8;
 /// While K2K messages keep an actor in a system busy and its host inbox is
 /// empty, the host inbox is looked at every this many rounds.
 pub const HOST_POLL_WHILE_K2K: u32 = 4;
+/// Longest time between two heartbeats of an idle actor (10 ms); a busy one
+/// beats when it publishes its counters. The host's stall detection
+/// (`LaunchOptions::stall_timeout`) relies on it.
+pub const HEARTBEAT_PERIOD_NS: u64 = 10_000_000;
 /// Busy rounds (batches) between two command checks.
 pub const COMMAND_POLL_BUSY_ROUNDS: u32 = 16;
 /// Idle rounds between two command checks. Each check is a read of host
@@ -118,6 +122,8 @@ struct Loop<'s, A: Actor, P: Platform> {
     exit: Option<Exit>,
     /// The control block's `FLAG_*` bits.
     flags: u32,
+    /// When the heartbeat was last written (actor clock).
+    last_beat: u64,
     tel_ptr: *mut TelemetryBuffer,
     inbox: Consumer<WriterRing<P>>,
     outbox: Producer<WriterRing<P>>,
@@ -239,6 +245,7 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
     }
 
     fn heartbeat(&mut self, now: u64) {
+        self.last_beat = now;
         if P::is_writer() {
             // SAFETY: see cb_field.
             unsafe { sys::store_relaxed_u64(cb_field!(self, heartbeat_ns), now) };
@@ -515,6 +522,7 @@ impl<'s, A: Actor, P: Platform> Loop<'s, A, P> {
             sys,
             exit: None,
             flags: 0,
+            last_beat: 0,
             tel_ptr: ptrs.telemetry,
             inbox,
             outbox,
@@ -730,6 +738,8 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
             batches_unpublished += 1;
             if batches_unpublished >= COUNTER_PUBLISH_BATCHES {
                 lp.publish_counters();
+                // A busy actor beats too (the host's stall detection).
+                lp.heartbeat(P::now_ns());
                 batches_unpublished = 0;
             }
         } else {
@@ -744,8 +754,9 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
                 lp.publish_counters();
                 batches_unpublished = 0;
             }
-            if idle_rounds.is_multiple_of(1024) && idle_rounds > 0 {
-                lp.heartbeat(P::now_ns());
+            let now = P::now_ns();
+            if now.wrapping_sub(lp.last_beat) >= HEARTBEAT_PERIOD_NS {
+                lp.heartbeat(now);
             }
             idle_rounds = idle_rounds.wrapping_add(1).max(1);
             P::relax(idle_rounds);

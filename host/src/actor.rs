@@ -100,6 +100,11 @@ pub(crate) struct Stats {
     pub replies_discarded: AtomicU64,
     pub rejected: AtomicU64,
     pub inbox_full: AtomicU64,
+    /// Stalls detected (a live actor with no heartbeat and no progress for
+    /// `stall_timeout`).
+    pub stalls: AtomicU64,
+    /// Whether the actor is stalled now.
+    pub stalled: AtomicBool,
 }
 
 /// Why a message could not be queued.

@@ -107,6 +107,8 @@ pub struct HostStats {
     pub rejected: u64,
     /// Times a send found the inbox full.
     pub inbox_full: u64,
+    /// Times the actor was found stalled (see [`KernelHandle::is_stalled`]).
+    pub stalls: u64,
 }
 
 fn send_error<T>(r: Refusal, msg: T) -> SendError<T> {
@@ -422,7 +424,16 @@ impl<A: Actor> KernelHandle<A> {
             outputs_dropped: o.dropped(),
             rejected: s.rejected.load(Ordering::Relaxed),
             inbox_full: s.inbox_full.load(Ordering::Relaxed),
+            stalls: s.stalls.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether the actor is live but has neither beaten nor taken a message
+    /// for [`LaunchOptions::stall_timeout`](crate::LaunchOptions::stall_timeout)
+    /// (a handler that does not return, a hung kernel). Checked by the
+    /// poller every millisecond; clears when the actor makes progress again.
+    pub fn is_stalled(&self) -> bool {
+        self.actor.stats.stalled.load(Ordering::Acquire)
     }
 
     /// Test hook: write `env` into the actor's inbox as it is, skipping

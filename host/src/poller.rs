@@ -19,7 +19,9 @@
 //!             waiting for room
 //!     health: state Terminated/Failed (or a backend fault, checked every
 //!             millisecond) -> drain the outbox, fail every pending
-//!             request with a typed error, end the output streams
+//!             request with a typed error, end the output streams;
+//!             a live actor whose heartbeat and message count did not
+//!             move for its stall_timeout -> reported stalled
 //!   back off when nothing happened
 //! ```
 //!
@@ -42,7 +44,7 @@ use crate::backend::cpu::backoff;
 use crate::clock::HostClock;
 use crate::sync::lock;
 use ringkernel_device::queue::{Consumer, RawRing, RingMemory};
-use ringkernel_shared::{Envelope, HlcTimestamp, MessageFlags};
+use ringkernel_shared::{Envelope, HlcTimestamp, LifecycleState, MessageFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -127,6 +129,9 @@ struct Entry {
     inbox: RawRing,
     last_inbox_head: u64,
     last_health: Instant,
+    /// Heartbeat and messages taken at the last change, and when it was seen.
+    last_progress: (u64, u64),
+    progress_seen: Instant,
     actor: Arc<ActorShared>,
 }
 
@@ -149,7 +154,16 @@ impl Entry {
     fn new(reg: Registration) -> Self {
         let inbox = reg.actor.inbox_ring();
         let last_inbox_head = inbox.load_head();
-        Self { outbox: reg.outbox, inbox, last_inbox_head, last_health: Instant::now(), actor: reg.actor }
+        let now = Instant::now();
+        Self {
+            outbox: reg.outbox,
+            inbox,
+            last_inbox_head,
+            last_health: now,
+            last_progress: (0, 0),
+            progress_seen: now,
+            actor: reg.actor,
+        }
     }
 
     /// Take envelopes from the outbox; `final_drain` ignores the output
@@ -220,6 +234,7 @@ impl Entry {
         if !stopped && now.saturating_duration_since(self.last_health) >= HEALTH_PERIOD {
             self.last_health = now;
             stopped = self.actor.check_execution();
+            self.check_stall(now);
         }
         if stopped {
             // Everything the actor wrote before its final state store is
@@ -230,6 +245,28 @@ impl Entry {
             visit.done = true;
         }
         visit
+    }
+
+    /// Stall detection: a live actor whose heartbeat and message count both
+    /// stayed the same for its `stall_timeout`.
+    fn check_stall(&mut self, now: Instant) {
+        let c = self.actor.control_block();
+        let progress = (c.heartbeat_ns, c.messages_in);
+        let stats = &self.actor.stats;
+        if progress != self.last_progress {
+            self.last_progress = progress;
+            self.progress_seen = now;
+            stats.stalled.store(false, Ordering::Release);
+            return;
+        }
+        let state = self.actor.state();
+        let live = state.accepts_messages() || state == LifecycleState::DRAINING;
+        let quiet = now.saturating_duration_since(self.progress_seen) >= self.actor.opts.stall_timeout;
+        if live && quiet && !stats.stalled.swap(true, Ordering::AcqRel) {
+            stats.stalls.fetch_add(1, Ordering::Relaxed);
+        } else if !live {
+            stats.stalled.store(false, Ordering::Release);
+        }
     }
 
     /// The runtime is stopping: deliver what is there and close.

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 /// | [`request_timeout`](LaunchOptions::request_timeout) | 5 s | default timeout of `request` |
 /// | [`command_timeout`](LaunchOptions::command_timeout) | 5 s | wait for a command's acknowledgement (and for start-up) |
 /// | [`terminate_timeout`](LaunchOptions::terminate_timeout) | 30 s | wait for draining to finish in `terminate` |
+/// | [`stall_timeout`](LaunchOptions::stall_timeout) | 2 s | no heartbeat and no message taken for this long: the actor is reported stalled |
 #[derive(Clone, Debug)]
 pub struct LaunchOptions {
     pub(crate) auto_activate: bool,
@@ -59,6 +60,7 @@ pub struct LaunchOptions {
     pub(crate) request_timeout: Duration,
     pub(crate) command_timeout: Duration,
     pub(crate) terminate_timeout: Duration,
+    pub(crate) stall_timeout: Duration,
 }
 
 impl Default for LaunchOptions {
@@ -73,6 +75,7 @@ impl Default for LaunchOptions {
             request_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(5),
             terminate_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -134,6 +137,15 @@ impl LaunchOptions {
     /// How long [`KernelHandle::terminate`] waits for the actor to drain.
     pub fn terminate_timeout(mut self, timeout: Duration) -> Self {
         self.terminate_timeout = timeout;
+        self
+    }
+
+    /// How long a live actor may go without a heartbeat and without taking a
+    /// message before [`KernelHandle::is_stalled`] reports it (a handler that
+    /// never returns, a kernel that hangs). An idle actor still beats (every
+    /// 10 ms), and a busy one every 64 batches.
+    pub fn stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
         self
     }
 
