@@ -297,8 +297,12 @@ pub(crate) struct SystemInner {
     control: *mut SystemControl,
     directory: *mut Directory,
     dir: std::sync::Mutex<DirectoryState>,
-    /// Host slots taken by `spawn` and not yet seen Dormant again.
-    host_taken: std::sync::Mutex<Vec<bool>>,
+    /// Host slots taken by `spawn`: the slot's generation when it was taken.
+    /// The slot is free again once it is Dormant with a later generation
+    /// (the actor created there has come and gone); while the create is in
+    /// flight the generation has not moved, so a concurrent spawn cannot
+    /// take the slot twice.
+    host_taken: std::sync::Mutex<Vec<Option<u32>>>,
     spawn_first: u32,
     base: u32,
     opts: SystemOptions,
@@ -472,7 +476,7 @@ impl RingKernel {
             // SAFETY: inside `host` (see above).
             directory: unsafe { host.ptr.add(dir_at) } as *mut Directory,
             dir: std::sync::Mutex::new(DirectoryState { names: Registry::new(), subs: Subscriptions::default() }),
-            host_taken: std::sync::Mutex::new(vec![false; (n - opts.spawn_pool) as usize]),
+            host_taken: std::sync::Mutex::new(vec![None; (n - opts.spawn_pool) as usize]),
             spawn_first: n - opts.spawn_pool,
             base,
             opts,
@@ -625,14 +629,19 @@ impl ActorSystem {
         let s = {
             let mut taken = lock(&inner.host_taken);
             for (i, t) in taken.iter_mut().enumerate() {
-                if *t && inner.slots[i].state() == LifecycleState::DORMANT && inner.info(i as u32).generation > 0 {
-                    // Its actor was killed or stopped since: free again.
-                    *t = false;
+                if let Some(at) = *t {
+                    let info = inner.info(i as u32);
+                    if info.state == LifecycleState::DORMANT && info.generation > at {
+                        // Its actor was killed or stopped since: free again.
+                        *t = None;
+                    }
                 }
             }
-            let free =
-                taken.iter().position(|t| !*t).ok_or(SystemError::NoFreeSlot { host_slots: inner.spawn_first })?;
-            taken[free] = true;
+            let free = taken
+                .iter()
+                .position(Option::is_none)
+                .ok_or(SystemError::NoFreeSlot { host_slots: inner.spawn_first })?;
+            taken[free] = Some(inner.info(free as u32).generation);
             free as u32
         };
         let actor = &inner.slots[s as usize];
@@ -659,7 +668,7 @@ impl ActorSystem {
             })
             .await;
         if let Err(e) = started {
-            lock(&inner.host_taken)[s as usize] = false;
+            lock(&inner.host_taken)[s as usize] = None;
             return Err(e);
         }
         if let Some(name) = &spec.name

@@ -315,6 +315,42 @@ common::backend_tests! {
         rk.shutdown().await.unwrap();
     }
 
+    /// Concurrent spawns never share a slot: with 4 host slots and 8
+    /// spawns at once, 4 succeed in distinct slots and 4 find no slot.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn system_concurrent_spawns_take_distinct_slots(backend: Backend) {
+        let _serial = SERIAL.lock().await;
+        let (rk, sys) = system(backend, SystemOptions::new(4)).await;
+        // A first generation, so that every slot has a history.
+        for _ in 0..4 {
+            let c = sys.spawn::<Counter>(Spawn::new()).await.unwrap();
+            sys.kill(c.id()).await.unwrap();
+        }
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let sys = sys.clone();
+                tokio::spawn(async move { sys.spawn::<Counter>(Spawn::new()).await })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        let mut full = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(h) => {
+                    assert_eq!(h.request(CounterCmd::add(h.id() as u64)).await.unwrap().total, h.id() as u64);
+                    ids.push(h.id());
+                }
+                Err(SystemError::NoFreeSlot { .. }) => full += 1,
+                Err(e) => panic!("unexpected: {e}"),
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!((ids.len(), full), (4, 4), "ids {ids:?}");
+        sys.shutdown().await.unwrap();
+        rk.shutdown().await.unwrap();
+    }
+
     /// Bad requests get clear errors and change nothing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn system_bad_requests_are_refused(backend: Backend) {
