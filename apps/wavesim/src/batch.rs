@@ -13,6 +13,7 @@
 //! | `wavesim_step` | one per interior cell, blocks of [`STEP_BLOCK`] (32 × 4 × 2) | [`step_cell`]: [`fdtd::update_value`] on the cell, `prev` overwritten with the next value |
 //! | `wavesim_inject` | [`INJECT_THREADS`] (one per offset of the bump's 11³ cube), blocks of [`INJECT_BLOCK`] | [`inject_offset`]: adds `value · w` to one cell of both levels |
 //! | `wavesim_energy` | one warp per row (`y`, `z`), blocks of [`ENERGY_BLOCK`] (8 warps) | [`energy_lane`] over `x ≡ lane (mod 32)`, then a shuffle-down tree ([`warp_sum`]) |
+//! | `wavesim_copy` | one per 16-byte [`Chunk`], blocks of [`COPY_BLOCK`] | copies its chunk: the device-to-device copy `wavesim --bench` times to measure the memory bandwidth (the driver layer has no device-to-device copy) |
 //!
 //! **Same arithmetic as the CPU.** `wavesim_step` calls the very
 //! [`fdtd::update_value`] the CPU engines call, with the same operands in the
@@ -288,6 +289,31 @@ pub fn energy_from_rows(rows: &[f64], dims: GridDims, courant2: f32) -> f64 {
     }))
 }
 
+/// What one `wavesim_copy` thread moves: 16 bytes, so a warp reads and
+/// writes 512 contiguous bytes with one vector load and store per thread.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Chunk(pub [u32; 4]);
+
+const _: () = assert!(size_of::<Chunk>() == 16 && align_of::<Chunk>() == 16);
+
+/// Threads per `wavesim_copy` block.
+pub const COPY_BLOCK: u32 = 256;
+
+/// Blocks of a `wavesim_copy` launch over `chunks` chunks (one thread each),
+/// or `None` when that is more than a launch can have (2³¹ − 1 blocks).
+pub const fn copy_blocks(chunks: u64) -> Option<u32> {
+    let blocks = chunks.div_ceil(COPY_BLOCK as u64);
+    if blocks <= i32::MAX as u64 { Some(blocks as u32) } else { None }
+}
+
+/// The chunk thread `thread` of block `block` copies, if any: the thread's
+/// global number when it is below `chunks`.
+pub const fn copy_index(block: u32, block_dim: u32, thread: u32, chunks: u64) -> Option<u64> {
+    let t = block as u64 * block_dim as u64 + thread as u64;
+    if t < chunks { Some(t) } else { None }
+}
+
 /// The three kernels run on the CPU, one "thread" after another, through the
 /// same per-thread functions as on the GPU: for tests (Miri included) and for
 /// checking a launch geometry without a GPU.
@@ -366,6 +392,27 @@ mod tests {
 
     fn bits(s: &[f32]) -> Vec<u32> {
         s.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// `wavesim_copy`'s threads cover every chunk once and none beyond.
+    #[test]
+    fn copy_geometry_covers_every_chunk_once() {
+        for chunks in [1u64, 255, 256, 257, 1000] {
+            let blocks = copy_blocks(chunks).unwrap();
+            let mut seen = vec![0u32; chunks as usize];
+            for b in 0..blocks {
+                for t in 0..COPY_BLOCK {
+                    if let Some(i) = copy_index(b, COPY_BLOCK, t, chunks) {
+                        seen[i as usize] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{chunks}");
+        }
+        // 512 MiB (the bench's buffer) is 2^25 chunks: 2^17 blocks.
+        assert_eq!(copy_blocks(1 << 25), Some(1 << 17));
+        assert_eq!(copy_blocks(u64::from(COPY_BLOCK) * (1 << 31)), None);
+        assert_eq!(copy_index(u32::MAX, COPY_BLOCK, 255, u64::MAX), Some(u64::from(u32::MAX) * 256 + 255));
     }
 
     /// Every interior cell is covered by exactly one thread, no wall cell by

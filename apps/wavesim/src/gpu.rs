@@ -18,6 +18,7 @@
 //! | [`GpuBatch::energy`] | one `wavesim_energy` launch, `16·ny·nz` bytes read back, summed on the host | yes |
 //! | [`GpuBatch::upload`] / [`GpuBatch::download`] | copies of both fields | yes |
 //! | [`GpuBatch::synchronize`] | — | yes: reports a kernel fault |
+//! | [`GpuBatch::copy_bandwidth`] | `wavesim_copy` launches between two scratch buffers | yes: times them |
 //!
 //! The kernels are searched for, in order, in `$RINGKERNEL_PTX_DIR`,
 //! `target/ptx` under the working directory, `ptx/` beside the executable
@@ -48,7 +49,9 @@ use std::vec::Vec;
 use ringkernel::cuda::driver::{self, Context, CudaError, DeviceBuffer, Module, Stream};
 
 use crate::actor::Field;
-use crate::batch::{self, ENERGY_BLOCK, INJECT_BLOCK, INJECT_BLOCKS, STEP_BLOCK_THREADS, StepGeometry};
+use crate::batch::{
+    self, COPY_BLOCK, Chunk, ENERGY_BLOCK, INJECT_BLOCK, INJECT_BLOCKS, STEP_BLOCK_THREADS, StepGeometry,
+};
 use crate::fdtd::Coeffs;
 use crate::grid::GridDims;
 
@@ -57,6 +60,11 @@ pub const MODULE_STEM: &str = "ringkernel_wavesim";
 
 /// The kernel entries the engine needs.
 pub const ENTRIES: [&str; 3] = ["wavesim_step", "wavesim_inject", "wavesim_energy"];
+
+/// The device-to-device copy kernel [`GpuBatch::copy_bandwidth`] times (the
+/// driver layer has no device-to-device copy of its own). Not in
+/// [`ENTRIES`]: the simulation runs without it.
+pub const COPY_ENTRY: &str = "wavesim_copy";
 
 /// Why the GPU engine cannot start or could not go on.
 #[derive(Debug)]
@@ -272,6 +280,19 @@ impl GpuBatch {
         self.error.as_ref()
     }
 
+    /// Takes the first failure of a [`Field`] method out, for a caller that
+    /// reports it; the engine stays stopped ([`GpuBatch::error`] reads
+    /// [`GpuError::Poisoned`] from then on).
+    pub fn take_error(&mut self) -> Option<GpuError> {
+        match self.error.replace(GpuError::Poisoned) {
+            Some(e) => Some(e),
+            None => {
+                self.error = None;
+                None
+            }
+        }
+    }
+
     fn check_ok(&self) -> Result<(), GpuError> {
         if self.error.is_some() { Err(GpuError::Poisoned) } else { Ok(()) }
     }
@@ -400,6 +421,44 @@ impl GpuBatch {
         Ok(cur)
     }
 
+    /// Measures the device memory bandwidth: `reps` timed launches of
+    /// `wavesim_copy` from one scratch buffer of `bytes` bytes (rounded up
+    /// to 16) to another, after one untimed launch. Each copy reads and
+    /// writes `bytes`, so it moves `2·bytes`; pick `bytes` well above the L2
+    /// cache (50 MiB on an H100) so the figure is DRAM's. The scratch
+    /// buffers are freed before it returns; the fields are not touched.
+    pub fn copy_bandwidth(&self, bytes: usize, reps: u32) -> Result<Bandwidth, GpuError> {
+        self.check_ok()?;
+        // At most one launch's worth of chunks (8 TiB: more than any GPU has).
+        let max_chunks = i32::MAX as usize * COPY_BLOCK as usize;
+        let chunks = bytes.div_ceil(size_of::<Chunk>()).clamp(1, max_chunks);
+        let len = chunks * size_of::<Chunk>();
+        let blocks = batch::copy_blocks(chunks as u64).expect("chunks are capped to one launch");
+        let f = self.module.function(COPY_ENTRY).map_err(cuda(format!(
+            "kernel `{COPY_ENTRY}` of {} (rebuild with `cargo xtask build-ptx`)",
+            self.source.display()
+        )))?;
+        let src = DeviceBuffer::new(&self.ctx, len).map_err(cuda("allocating the copy source"))?;
+        let dst = DeviceBuffer::new(&self.ctx, len).map_err(cuda("allocating the copy destination"))?;
+        let params = [src.device_addr(), dst.device_addr(), chunks as u64];
+        let launch = || {
+            // SAFETY: `wavesim_copy`'s parameters: two distinct buffers of
+            // `chunks` 16-byte chunks (device allocations are 256-byte
+            // aligned), alive until the stream is synchronised below; no
+            // other kernel touches them.
+            unsafe { f.launch(&self.stream, blocks, COPY_BLOCK, &params, false) }
+                .map_err(cuda("launching wavesim_copy"))
+        };
+        launch()?;
+        self.stream.synchronize().map_err(cuda("waiting for wavesim_copy"))?;
+        let start = Instant::now();
+        for _ in 0..reps.max(1) {
+            launch()?;
+        }
+        self.stream.synchronize().map_err(cuda("waiting for wavesim_copy"))?;
+        Ok(Bandwidth { bytes: len, reps: reps.max(1), seconds: start.elapsed().as_secs_f64() })
+    }
+
     /// Keeps the first error of a [`Field`] method.
     fn record<T>(&mut self, r: Result<T, GpuError>) -> Option<T> {
         match r {
@@ -458,6 +517,25 @@ impl Field for GpuBatch {
             self.saved = Some((cur, prev));
             self.record(r);
         }
+    }
+}
+
+/// What [`GpuBatch::copy_bandwidth`] measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bandwidth {
+    /// Bytes per copy (each copy reads and writes this many).
+    pub bytes: usize,
+    /// Copies timed.
+    pub reps: u32,
+    /// Seconds for them (host clock around the launches plus one stream
+    /// synchronisation).
+    pub seconds: f64,
+}
+
+impl Bandwidth {
+    /// Bytes read plus bytes written per second, in GB/s (10⁹ bytes).
+    pub fn gb_per_s(&self) -> f64 {
+        2.0 * self.bytes as f64 * f64::from(self.reps) / self.seconds / 1e9
     }
 }
 

@@ -11,6 +11,7 @@
 //! | `wavesim_step` | `cur`, `prev`, `nx`, `ny`, `nz`, `courant2` bits, `keep` bits | `StepGeometry::blocks()` × 256 |
 //! | `wavesim_inject` | `cur`, `prev`, `nx`, `ny`, `nz`, `x`, `y`, `z`, `value` bits | `INJECT_BLOCKS` × `INJECT_BLOCK` |
 //! | `wavesim_energy` | `cur`, `prev`, `nx`, `ny`, `nz`, `rows` | `energy_blocks(dims)` × 256 |
+//! | `wavesim_copy` | `src`, `dst`, `chunks` | `copy_blocks(chunks)` × `COPY_BLOCK` |
 //!
 //! The `u32` parameters are passed by the host as the low half of a `u64`
 //! slot (the driver copies a parameter's own size from each slot, and both
@@ -25,7 +26,7 @@
 use core::arch::asm;
 use core::arch::nvptx::{_block_dim_x, _block_idx_x, _thread_idx_x};
 
-use crate::batch::{self, StepGeometry, WARP};
+use crate::batch::{self, Chunk, StepGeometry, WARP};
 use crate::fdtd::Coeffs;
 use crate::grid::GridDims;
 
@@ -144,6 +145,46 @@ pub unsafe extern "ptx-kernel" fn wavesim_energy(
             rows.add(2 * row as usize).write(kinetic);
             rows.add(2 * row as usize + 1).write(potential);
         }
+    }
+}
+
+/// Copies `chunks` 16-byte [`Chunk`]s from `src` to `dst`, one per thread
+/// ([`batch::copy_index`]): the device-to-device copy `wavesim --bench` times
+/// to measure the memory bandwidth the stencil is compared with.
+///
+/// # Safety
+/// `src` and `dst` are distinct device buffers of at least `chunks`
+/// 16-byte-aligned [`Chunk`]s; no other kernel writes them meanwhile.
+#[unsafe(no_mangle)]
+pub unsafe extern "ptx-kernel" fn wavesim_copy(src: *const Chunk, dst: *mut Chunk, chunks: u64) {
+    let (block, thread) = ids();
+    // SAFETY: reading a special register has no preconditions.
+    let block_dim = unsafe { _block_dim_x() as u32 };
+    if let Some(i) = batch::copy_index(block, block_dim, thread, chunks) {
+        // One 16-byte vector load, then one vector store (written out: LLVM
+        // splits a `Chunk` copy into two 8-byte load/store pairs, and the
+        // first store then holds up the second load).
+        let (a, b): (u64, u64);
+        // SAFETY: `i < chunks`, so the chunk is inside `src` and 16-byte
+        // aligned (contract); global memory read only. The pointers come
+        // from `cuMemAlloc`, whose generic addresses are the global window's
+        // own (`cvta.to.global` is the identity), so `ld.global` takes them.
+        unsafe {
+            asm!(
+                "ld.global.v2.u64 {{{a}, {b}}}, [{p}];",
+                p = in(reg64) src.add(i as usize), a = out(reg64) a, b = out(reg64) b,
+                options(readonly, nostack, preserves_flags)
+            )
+        };
+        // SAFETY: `i < chunks`, so the chunk is inside `dst` and aligned
+        // (contract); each thread writes its own chunk, and nobody reads `dst`.
+        unsafe {
+            asm!(
+                "st.global.v2.u64 [{p}], {{{a}, {b}}};",
+                p = in(reg64) dst.add(i as usize), a = in(reg64) a, b = in(reg64) b,
+                options(nostack, preserves_flags)
+            )
+        };
     }
 }
 
