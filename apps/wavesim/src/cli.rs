@@ -17,9 +17,23 @@ use crate::grid::{GridDims, GridError};
 pub enum Backend {
     /// The CPU engines.
     Cpu,
-    /// The GPU when there is one, else the CPU. WaveSim has no GPU backend
-    /// yet, so for now this is always the CPU (and the binary says so).
+    /// The batch GPU engine (`GpuBatch`, one kernel launch per step); the
+    /// run fails, saying why, when there is no GPU, driver or PTX.
+    Gpu,
+    /// The batch GPU engine when it starts, else the CPU (the binary says
+    /// which, and why not the GPU).
     Auto,
+}
+
+impl Backend {
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Gpu => "gpu",
+            Self::Auto => "auto",
+        }
+    }
 }
 
 /// Default picture path, relative to the working directory: from the
@@ -53,8 +67,9 @@ pub struct Options {
     /// Pixels per cell in the PNG; `None` for the smallest scale that makes
     /// the picture at least 512 pixels wide.
     pub scale: Option<u32>,
-    /// `--bench`: time the batch GPU engine at 64³, 128³ and 256³ instead of
-    /// running the simulation (`--steps`, when given, sets the timed steps).
+    /// `--bench`: measure the memory bandwidth, time the batch GPU engine at
+    /// 64³, 128³ and 256³ and the CPU engine at 64³ instead of running the
+    /// simulation (`--steps`, when given, sets the timed steps).
     pub bench: bool,
     /// Whether `--steps` was given.
     pub steps_given: bool,
@@ -165,15 +180,19 @@ Options:
   --damping G            damping per step, 0 <= G < 1 (default 0.005)
   --engine rayon|naive   CPU engine: parallel over z planes, or one thread (default rayon)
   --threads N            rayon threads (default: one per core)
-  --backend cpu|auto     where to run (default auto); WaveSim has no GPU backend yet,
-                         so auto runs on the CPU too and says so
+  --backend cpu|gpu|auto where to run (default auto): gpu runs the same commands on the
+                         batch GPU engine (one kernel launch per step) and fails, saying
+                         why, without a GPU, driver or PTX; auto uses the GPU when that
+                         engine starts, else the CPU, and prints which and why
   --output PATH          PNG of the mid-plane z = nz/2 (default target/wavesim/midplane.png,
                          relative to the working directory)
   --scale N              pixels per cell in the PNG, 1 to 64 (default: at least 512 pixels wide)
-  --bench                time the batch GPU engine (one kernel launch per step) at 64^3,
-                         128^3 and 256^3: Mcells/s and effective GB/s; --steps sets the
-                         timed steps (default 2000, 1000, 500); needs a GPU and the PTX
-                         of `cargo xtask build-ptx`
+  --bench                measure the GPU's memory bandwidth (a device-to-device copy),
+                         time the batch GPU engine at 64^3, 128^3 and 256^3 (Mcells/s,
+                         effective GB/s at 12 B/cell, % of the measured bandwidth), then
+                         the CPU engine at 64^3 as the baseline; --steps sets the timed
+                         steps (default 2000, 1000, 500; 200 on the CPU); needs a GPU and
+                         the PTX of `cargo xtask build-ptx`
   -h, --help             print this help
 ";
 
@@ -282,11 +301,9 @@ where
             "--backend" => {
                 opts.backend = match v {
                     "cpu" => Backend::Cpu,
+                    "gpu" => Backend::Gpu,
                     "auto" => Backend::Auto,
-                    "gpu" | "cuda" => {
-                        return Err(bad(flag, v, "`cpu` or `auto` (WaveSim has no GPU backend yet)"));
-                    }
-                    _ => return Err(bad(flag, v, "`cpu` or `auto`")),
+                    _ => return Err(bad(flag, v, "`cpu`, `gpu` or `auto`")),
                 }
             }
             "--output" => {
@@ -383,8 +400,8 @@ mod tests {
             &["--damping", "nan"],
             &["--engine", "gpu"],
             &["--threads", "0"],
-            &["--backend", "gpu"],
             &["--backend", "tpu"],
+            &["--backend", "cuda"],
             &["--output="],
             &["--scale", "0"],
         ] {
@@ -392,6 +409,11 @@ mod tests {
         }
         let msg = err(&["--steps", "0"]).to_string();
         assert_eq!(msg, "invalid value `0` for `--steps`: expected a whole number from 1 to 4294967295");
-        assert!(err(&["--backend", "gpu"]).to_string().contains("no GPU backend yet"));
+        assert_eq!(
+            err(&["--backend", "tpu"]).to_string(),
+            "invalid value `tpu` for `--backend`: expected `cpu`, `gpu` or `auto`"
+        );
+        assert_eq!(run(&["--backend=gpu"]).backend, Backend::Gpu);
+        assert_eq!(run(&["--backend", "auto"]).backend, Backend::Auto);
     }
 }

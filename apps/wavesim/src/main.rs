@@ -1,6 +1,8 @@
-//! `wavesim`: runs WaveSim3D on the CPU, driven through its command protocol,
-//! with a progress bar, the energy at every report, and a PNG of the
-//! mid-plane at the end. `wavesim --help` lists the options.
+//! `wavesim`: runs WaveSim3D on the CPU or on the batch GPU engine, driven
+//! through its command protocol (the same commands, through the same
+//! `actor::handle`, on both), with a progress bar, the energy at every
+//! report, and a PNG of the mid-plane at the end. `wavesim --help` lists the
+//! options.
 
 use std::fmt;
 use std::io::Write as _;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ringkernel_wavesim::cli::{self, Backend, Options, Parsed};
 use ringkernel_wavesim::image::{EncodeError, encode_png, render_plane};
-use ringkernel_wavesim::{Command, CommandKind, ParamError, Params, Reply, ReplyKind, Simulation};
+use ringkernel_wavesim::{Command, CommandKind, GridDims, ParamError, Params, Reply, ReplyKind, Simulation};
 
 /// What can stop a run after the options were accepted.
 #[derive(Debug)]
@@ -30,12 +32,18 @@ enum RunError {
     },
     /// The picture could not be encoded.
     Png(EncodeError),
-    /// `--bench`: the GPU engine could not run.
+    /// The GPU engine could not start or go on.
     #[cfg(feature = "gpu")]
-    Gpu(ringkernel_wavesim::GpuError),
-    /// `--bench` in a binary built without the `gpu` feature.
+    Gpu {
+        /// What needed it (`--bench`, `--backend gpu`, the run).
+        what: &'static str,
+        /// Why it failed.
+        source: ringkernel_wavesim::GpuError,
+    },
+    /// `--bench` or `--backend gpu` in a binary built without the `gpu`
+    /// feature.
     #[cfg(not(feature = "gpu"))]
-    NoGpuFeature,
+    NoGpuFeature(&'static str),
     /// A file or folder could not be written.
     Io {
         /// What was being done.
@@ -58,9 +66,9 @@ impl fmt::Display for RunError {
             }
             Self::Png(e) => write!(f, "cannot encode the PNG: {e}"),
             #[cfg(feature = "gpu")]
-            Self::Gpu(e) => write!(f, "--bench: {e}"),
+            Self::Gpu { what, source } => write!(f, "{what}: {source}"),
             #[cfg(not(feature = "gpu"))]
-            Self::NoGpuFeature => f.write_str("--bench: this wavesim was built without the `gpu` feature"),
+            Self::NoGpuFeature(what) => write!(f, "{what}: {NO_GPU_FEATURE}"),
             Self::Io { what, path, source } => write!(f, "cannot {what} {}: {source}", path.display()),
         }
     }
@@ -73,9 +81,9 @@ impl std::error::Error for RunError {
             Self::Params(e) => Some(e),
             Self::Png(e) => Some(e),
             #[cfg(feature = "gpu")]
-            Self::Gpu(e) => Some(e),
+            Self::Gpu { source, .. } => Some(source),
             #[cfg(not(feature = "gpu"))]
-            Self::NoGpuFeature => None,
+            Self::NoGpuFeature(_) => None,
             Self::Io { source, .. } => Some(source),
             Self::Protocol { .. } => None,
         }
@@ -94,21 +102,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if opts.bench {
-        return match bench(&opts) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("wavesim: error: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
+    let go = |opts: &Options| if opts.bench { bench(opts) } else { run(opts) };
     let result = match opts.threads {
         Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
-            Ok(pool) => pool.install(|| run(&opts)),
+            Ok(pool) => pool.install(|| go(&opts)),
             Err(e) => Err(RunError::Threads(e)),
         },
-        None => run(&opts),
+        None => go(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,10 +119,129 @@ fn main() -> ExitCode {
     }
 }
 
+/// Why the binary was built without the GPU engine, for its messages.
+#[cfg(not(feature = "gpu"))]
+const NO_GPU_FEATURE: &str = "this wavesim was built without the `gpu` feature";
+
+/// The simulation the binary drives: the CPU [`Simulation`], or a
+/// [`WaveState`](ringkernel_wavesim::WaveState) and the batch GPU field
+/// behind the same `actor::handle`, so both runs get the same commands and
+/// give the same replies.
+enum Session {
+    Cpu(Simulation),
+    #[cfg(feature = "gpu")]
+    Gpu {
+        state: ringkernel_wavesim::WaveState,
+        field: Box<ringkernel_wavesim::GpuBatch>,
+    },
+}
+
+impl Session {
+    /// Picks the backend `opts` asks for and prints the `backend:` line;
+    /// `--backend gpu` fails when the GPU engine does not start, `auto`
+    /// falls back to the CPU and says why.
+    fn open(opts: &Options) -> Result<Self, RunError> {
+        let cpu = || Self::Cpu(Simulation::new(opts.dims, opts.engine));
+        match opts.backend {
+            Backend::Cpu => {
+                println!("backend: cpu");
+                Ok(cpu())
+            }
+            #[cfg(feature = "gpu")]
+            Backend::Gpu | Backend::Auto => match ringkernel_wavesim::GpuBatch::new(opts.dims) {
+                Ok(field) => {
+                    let arrow = if opts.backend == Backend::Auto { "auto -> " } else { "" };
+                    println!(
+                        "backend: {arrow}gpu (batch engine on {}, kernels from {})",
+                        field.device_name(),
+                        field.kernel_file().display()
+                    );
+                    let state = ringkernel_wavesim::WaveState::new(Params::DEFAULT);
+                    Ok(Self::Gpu { state, field: Box::new(field) })
+                }
+                Err(source) if opts.backend == Backend::Gpu => Err(RunError::Gpu { what: "--backend gpu", source }),
+                Err(e) => {
+                    // One line, whatever the driver's message holds.
+                    let reason = e.to_string().replace('\n', " ");
+                    println!("backend: auto -> cpu ({reason})");
+                    Ok(cpu())
+                }
+            },
+            #[cfg(not(feature = "gpu"))]
+            Backend::Gpu => Err(RunError::NoGpuFeature("--backend gpu")),
+            #[cfg(not(feature = "gpu"))]
+            Backend::Auto => {
+                println!("backend: auto -> cpu ({NO_GPU_FEATURE})");
+                Ok(cpu())
+            }
+        }
+    }
+
+    /// The `engine ...` part of the grid line.
+    fn engine(&self, opts: &Options) -> String {
+        match self {
+            Self::Cpu(_) => {
+                let threads = match opts.engine {
+                    ringkernel_wavesim::Engine::Naive => 1,
+                    ringkernel_wavesim::Engine::Rayon => rayon::current_num_threads(),
+                };
+                format!("engine {} on {threads} thread(s)", opts.engine.name())
+            }
+            #[cfg(feature = "gpu")]
+            Self::Gpu { .. } => "engine batch GPU (one wavesim_step launch per step)".into(),
+        }
+    }
+
+    /// Carries out one command ([`ringkernel_wavesim::actor::handle`]); a
+    /// GPU failure on the way is an error (the GPU field's errors are sticky,
+    /// so it is checked after each command).
+    fn apply(&mut self, cmd: &Command) -> Result<Reply, RunError> {
+        match self {
+            Self::Cpu(sim) => Ok(sim.apply(cmd)),
+            #[cfg(feature = "gpu")]
+            Self::Gpu { state, field } => {
+                let reply = ringkernel_wavesim::actor::handle(state, field.as_mut(), cmd);
+                match field.take_error() {
+                    Some(source) => Err(RunError::Gpu { what: "the GPU run", source }),
+                    None => Ok(reply),
+                }
+            }
+        }
+    }
+
+    /// Waits for the queued steps (the GPU queues them; the CPU is done), so
+    /// the time of a `RunSteps` is the time of its work.
+    fn finish(&self) -> Result<(), RunError> {
+        match self {
+            Self::Cpu(_) => Ok(()),
+            #[cfg(feature = "gpu")]
+            Self::Gpu { field, .. } => {
+                field.synchronize().map_err(|source| RunError::Gpu { what: "the GPU run", source })
+            }
+        }
+    }
+
+    /// The mid-plane `z = nz/2` of the current pressure (x fastest); on the
+    /// GPU, copied back from the device field.
+    fn midplane(&self) -> Result<Vec<f32>, RunError> {
+        match self {
+            Self::Cpu(sim) => Ok(sim.midplane().to_vec()),
+            #[cfg(feature = "gpu")]
+            Self::Gpu { field, .. } => {
+                let d = field.dims();
+                let plane = d.nx() as usize * d.ny() as usize;
+                let p = field.pressure().map_err(|source| RunError::Gpu { what: "the GPU run", source })?;
+                let z = d.nz() as usize / 2;
+                Ok(p[z * plane..(z + 1) * plane].to_vec())
+            }
+        }
+    }
+}
+
 /// Sends one command; a reply of another kind than `want` is an error
 /// (this driver only sends commands it expects to succeed).
-fn send(sim: &mut Simulation, cmd: Command, want: ReplyKind) -> Result<Reply, RunError> {
-    let reply = sim.apply(&cmd);
+fn send(sim: &mut Session, cmd: Command, want: ReplyKind) -> Result<Reply, RunError> {
+    let reply = sim.apply(&cmd)?;
     match reply.kind() {
         Ok(kind) if kind == want => Ok(reply),
         _ => Err(RunError::Protocol { command: cmd.kind, expected: want, reply }),
@@ -158,27 +277,11 @@ fn run(opts: &Options) -> Result<(), RunError> {
     let start = Instant::now();
     let d = opts.dims;
     let cells = d.cells() as u64;
-    match opts.backend {
-        Backend::Cpu => println!("backend: cpu"),
-        Backend::Auto => println!("backend: auto -> cpu (WaveSim has no GPU backend yet; running on the CPU)"),
-    }
-    println!(
-        "grid {}x{}x{} = {} cells, {} steps, engine {} on {} thread(s)",
-        d.nx(),
-        d.ny(),
-        d.nz(),
-        cells,
-        opts.steps,
-        opts.engine.name(),
-        match opts.engine {
-            ringkernel_wavesim::Engine::Naive => 1,
-            ringkernel_wavesim::Engine::Rayon => rayon::current_num_threads(),
-        }
-    );
+    let mut sim = Session::open(opts)?;
+    println!("grid {}x{}x{} = {} cells, {} steps, {}", d.nx(), d.ny(), d.nz(), cells, opts.steps, sim.engine(opts));
 
     let defaults = Params::DEFAULT;
     let params = Params::new(defaults.speed(), defaults.dt(), defaults.dx(), opts.damping).map_err(RunError::Params)?;
-    let mut sim = Simulation::new(d, opts.engine);
     send(&mut sim, Command::configure_with(&params), ReplyKind::ACK)?;
     println!(
         "configure: c = {} m/s, dx = {} mm, dt = {} us, Courant number {:.3} (CFL limit 0.577), damping {} -> Ack",
@@ -192,7 +295,7 @@ fn run(opts: &Options) -> Result<(), RunError> {
     // The protocol refuses bad commands and the simulation goes on.
     let wall = Command::inject_impulse([0, d.ny() / 2, d.nz() / 2], 1.0);
     for (what, cmd) in [("InjectImpulse on the wall", wall), ("RunSteps(0)", Command::run_steps(0))] {
-        let reply = sim.apply(&cmd);
+        let reply = sim.apply(&cmd)?;
         match reply.error_code() {
             Some(Ok(code)) => println!("bad command check: {what} -> Error({code})"),
             _ => return Err(RunError::Protocol { command: cmd.kind, expected: ReplyKind::ERROR, reply }),
@@ -232,6 +335,7 @@ fn run(opts: &Options) -> Result<(), RunError> {
         let n = until.min(total) - step;
         let t = Instant::now();
         let r = send(&mut sim, Command::run_steps(n as u32), ReplyKind::ACK)?;
+        sim.finish()?;
         stepping += t.elapsed();
         step = r.step;
         if step.is_multiple_of(report) || step == total {
@@ -252,7 +356,7 @@ fn run(opts: &Options) -> Result<(), RunError> {
     let r = send(&mut sim, Command::terminate(), ReplyKind::TERMINATED)?;
     println!("terminate -> Terminated at step {}", r.step);
 
-    write_png(&sim, opts, &opts.output)?;
+    write_png(&sim.midplane()?, d, opts, &opts.output)?;
 
     let secs = stepping.as_secs_f64();
     let mcells = if secs > 0.0 { (cells * total) as f64 / secs / 1e6 } else { f64::INFINITY };
@@ -270,50 +374,98 @@ fn run(opts: &Options) -> Result<(), RunError> {
 /// Timed steps per size of `--bench` when `--steps` is not given.
 const BENCH_STEPS: [(u32, u32); 3] = [(64, 2000), (128, 1000), (256, 500)];
 
-/// `--bench`: the batch GPU engine at 64³, 128³, 256³ (see `gpu::bench`).
+/// Timed steps of `--bench`'s CPU baseline at 64³ when `--steps` is not given.
+const BENCH_CPU_STEPS: u32 = 200;
+
+/// Bytes per buffer of `--bench`'s bandwidth copy: 512 MiB, ten times an
+/// H100's 50 MiB L2, so the copy streams from and to DRAM.
+#[cfg(feature = "gpu")]
+const BENCH_COPY_BYTES: usize = 512 << 20;
+
+/// Timed copies of the bandwidth measurement.
+#[cfg(feature = "gpu")]
+const BENCH_COPY_REPS: u32 = 20;
+
+/// `--bench`: the device's memory bandwidth (a device-to-device copy), the
+/// batch GPU engine at 64³, 128³, 256³ (see `gpu::bench`) against it, then
+/// the CPU engine at 64³ as the baseline, all in one run.
 #[cfg(feature = "gpu")]
 fn bench(opts: &Options) -> Result<(), RunError> {
-    use ringkernel_wavesim::{GpuBatch, GridDims, gpu};
-    let probe = GpuBatch::new(GridDims::cube(8).expect("8³ is a valid grid")).map_err(RunError::Gpu)?;
+    use ringkernel_wavesim::{GpuBatch, gpu};
+    let err = |source| RunError::Gpu { what: "--bench", source };
+    let probe = GpuBatch::new(GridDims::cube(8).expect("8³ is a valid grid")).map_err(err)?;
     println!(
         "batch GPU engine (one wavesim_step launch per step, 32x4x2 threads per block) on {}, kernels from {}",
         probe.device_name(),
         probe.kernel_file().display()
     );
+    let bw = probe.copy_bandwidth(BENCH_COPY_BYTES, BENCH_COPY_REPS).map_err(err)?;
     drop(probe);
     println!(
-        "{:>8}  {:>6}  {:>10}  {:>10}  {:>10}  {:>12}",
-        "grid", "steps", "time (ms)", "us/step", "Mcells/s", "GB/s (12B/c)"
+        "memory bandwidth: {:.1} GB/s measured (wavesim_copy, device to device, {} MiB x {} copies in {:.2} ms; \
+         bytes read + bytes written)",
+        bw.gb_per_s(),
+        bw.bytes >> 20,
+        bw.reps,
+        bw.seconds * 1e3
+    );
+    println!(
+        "{:>8}  {:>6}  {:>10}  {:>10}  {:>10}  {:>12}  {:>8}",
+        "grid", "steps", "time (ms)", "us/step", "Mcells/s", "GB/s (12B/c)", "% of bw"
     );
     for (side, default_steps) in BENCH_STEPS {
         let dims = GridDims::cube(side).expect("bench sizes are valid grids");
         let steps = if opts.steps_given { opts.steps } else { default_steps };
-        let row = gpu::bench(&[dims], steps).map_err(RunError::Gpu)?[0];
+        let row = gpu::bench(&[dims], steps).map_err(err)?[0];
         println!(
-            "{:>8}  {:>6}  {:>10.2}  {:>10.2}  {:>10.1}  {:>12.1}",
+            "{:>8}  {:>6}  {:>10.2}  {:>10.2}  {:>10.1}  {:>12.1}  {:>7.1}%",
             format!("{side}^3"),
             row.steps,
             row.seconds * 1e3,
             row.seconds * 1e6 / f64::from(row.steps),
             row.mcells_per_s(),
-            row.effective_gb_per_s()
+            row.effective_gb_per_s(),
+            100.0 * row.effective_gb_per_s() / bw.gb_per_s()
         );
     }
     println!(
-        "Mcells/s counts all nx*ny*nz cells per step; GB/s assumes the minimum traffic of 12 bytes per cell          (read p and p_prev, write p_next), so it is a lower bound on the DRAM traffic"
+        "Mcells/s counts all nx*ny*nz cells per step; GB/s assumes the minimum traffic of 12 bytes per cell \
+         (read p and p_prev, write p_next: 3 x 4 B, neighbours from cache), so it is a lower bound on the DRAM \
+         traffic, and % of bw is that over the measured copy bandwidth"
     );
-    Ok(())
+    cpu_baseline(opts)
 }
 
 #[cfg(not(feature = "gpu"))]
 fn bench(_opts: &Options) -> Result<(), RunError> {
-    let _ = BENCH_STEPS;
-    Err(RunError::NoGpuFeature)
+    let _ = (BENCH_STEPS, BENCH_CPU_STEPS, cpu_baseline);
+    Err(RunError::NoGpuFeature("--bench"))
 }
 
-fn write_png(sim: &Simulation, opts: &Options, path: &Path) -> Result<(), RunError> {
-    let d = sim.dims();
-    let (image, peak) = render_plane(sim.midplane(), d.nx(), d.ny(), opts.pixel_scale());
+/// `--bench`'s CPU baseline: the CPU engine of `--engine` at 64³ through the
+/// same commands (an impulse, untimed warm-up steps, one timed `RunSteps`).
+fn cpu_baseline(opts: &Options) -> Result<(), RunError> {
+    let dims = GridDims::cube(64).expect("64³ is a valid grid");
+    let steps = if opts.steps_given { opts.steps } else { BENCH_CPU_STEPS };
+    let mut sim = Session::Cpu(Simulation::new(dims, opts.engine));
+    send(&mut sim, Command::inject_impulse(dims.centre(), 1.0), ReplyKind::ACK)?;
+    send(&mut sim, Command::run_steps(steps / 10 + 1), ReplyKind::ACK)?;
+    let start = Instant::now();
+    send(&mut sim, Command::run_steps(steps), ReplyKind::ACK)?;
+    let secs = start.elapsed().as_secs_f64();
+    let cell_steps = dims.cells() as f64 * f64::from(steps);
+    println!(
+        "CPU baseline: 64^3, {steps} steps, {}: {:.2} ms = {:.1} Mcells/s ({:.1} GB/s at 12 B/cell)",
+        sim.engine(opts),
+        secs * 1e3,
+        cell_steps / secs / 1e6,
+        12.0 * cell_steps / secs / 1e9
+    );
+    Ok(())
+}
+
+fn write_png(midplane: &[f32], d: GridDims, opts: &Options, path: &Path) -> Result<(), RunError> {
+    let (image, peak) = render_plane(midplane, d.nx(), d.ny(), opts.pixel_scale());
     let bytes = encode_png(&image).map_err(RunError::Png)?;
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| RunError::Io { what: "create", path: dir.into(), source })?;

@@ -1,5 +1,9 @@
 //! The `wavesim` binary end to end: a small run writes a PNG that decodes,
-//! and bad flags fail with exit code 2 and a message naming the flag.
+//! bad flags fail with exit code 2 and a message naming the flag, and the
+//! backends: `--backend gpu` fails with exit code 1 and the reason where
+//! there is no GPU, `auto` falls back to the CPU and says why. The test that
+//! needs a GPU (`backend_gpu_runs_the_session_on_the_gpu`) is `#[ignore]`d;
+//! the GPU bundle's run-tests.sh runs it (`--include-ignored`).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -30,7 +34,7 @@ fn small_run_reports_and_writes_a_png() {
     let out = wavesim(&["--size", "16", "--steps", "30", "--report", "10", "--output", png_path.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("backend: auto -> cpu (WaveSim has no GPU backend yet"), "{stdout}");
+    assert!(stdout.starts_with("backend: auto -> "), "{stdout}");
     assert!(stdout.contains("bad command check: InjectImpulse on the wall -> Error(position out of range)"));
     assert!(stdout.contains("bad command check: RunSteps(0) -> Error(zero steps)"));
     assert_eq!(stdout.lines().filter(|l| l.starts_with('[') && l.contains("energy")).count(), 3, "{stdout}");
@@ -89,7 +93,7 @@ fn bad_flags_fail_with_exit_code_2() {
         (&["--steps"], "option `--steps` needs a value"),
         (&["--steps", "0"], "invalid value `0` for `--steps`"),
         (&["--size", "2"], "invalid `--size`: grid axis x has 2 cells"),
-        (&["--backend", "gpu"], "no GPU backend yet"),
+        (&["--backend", "tpu"], "invalid value `tpu` for `--backend`: expected `cpu`, `gpu` or `auto`"),
         (&["--damping", "1.5"], "invalid value `1.5` for `--damping`"),
         (&["run"], "unexpected argument `run`"),
     ] {
@@ -107,7 +111,7 @@ fn help_lists_the_options() {
     let out = wavesim(&["--help"]);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--size", "--steps", "--backend cpu|auto", "--output", "--engine", "--threads"] {
+    for flag in ["--size", "--steps", "--backend cpu|gpu|auto", "--output", "--engine", "--threads", "--bench"] {
         assert!(stdout.contains(flag), "{flag}");
     }
 }
@@ -137,6 +141,8 @@ fn bench_runs_on_a_gpu_or_says_why_not() {
             assert!(stdout.lines().any(|l| l.trim_start().starts_with(size) && l.contains(" 5 ")), "{stdout}");
         }
         assert!(stdout.contains("Mcells/s") && stdout.contains("GB/s"), "{stdout}");
+        assert!(stdout.contains("memory bandwidth: ") && stdout.contains("% of bw"), "{stdout}");
+        assert!(stdout.contains("CPU baseline: 64^3, 5 steps"), "{stdout}");
     } else {
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(
@@ -145,4 +151,99 @@ fn bench_runs_on_a_gpu_or_says_why_not() {
             "{stderr}"
         );
     }
+}
+
+/// Why the GPU engine cannot start here, as `GpuError` words it: no driver
+/// or device, or no PTX.
+fn is_gpu_reason(text: &str) -> bool {
+    text.contains("no CUDA GPU is usable here") || text.contains("kernels (ringkernel_wavesim.ptx) were not found")
+}
+
+#[test]
+fn backend_gpu_runs_on_a_gpu_or_fails_clearly() {
+    let dir = scratch_dir("gpu-or-not");
+    let png_path = dir.join("g.png");
+    let out = wavesim(&["--backend", "gpu", "--size", "8", "--steps", "4", "--output", png_path.to_str().unwrap()]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if out.status.success() {
+        assert!(stdout.starts_with("backend: gpu (batch engine on "), "{stdout}");
+        assert!(png_path.is_file());
+    } else {
+        // No GPU here: exit code 1, one line naming the flag and the reason,
+        // and no run started (nothing on stdout, no picture).
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with("wavesim: error: --backend gpu: "), "{stderr}");
+        assert!(is_gpu_reason(&stderr), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(!png_path.exists());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn backend_auto_uses_the_gpu_or_says_why_it_falls_back() {
+    let dir = scratch_dir("auto");
+    let png_path = dir.join("a.png");
+    let out = wavesim(&["--backend=auto", "--size", "8", "--steps", "4", "--output", png_path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let first = stdout.lines().next().unwrap_or_default();
+    if first.starts_with("backend: auto -> gpu (batch engine on ") {
+        assert!(stdout.contains("engine batch GPU"), "{stdout}");
+    } else {
+        // The CPU fallback: the reason on the same line, then a CPU run.
+        assert!(first.starts_with("backend: auto -> cpu (") && first.ends_with(')'), "{first}");
+        assert!(is_gpu_reason(first), "{first}");
+        assert!(stdout.contains("engine rayon on "), "{stdout}");
+    }
+    assert!(stdout.contains("terminate -> Terminated at step 4"), "{stdout}");
+    assert!(png_path.is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The energies of a run's progress lines, in order.
+fn energies(stdout: &str) -> Vec<f64> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .map(|l| l.rsplit("energy ").next().unwrap().trim().parse().unwrap())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: run on a GPU machine via `cargo xtask gpu-bundle` + run-tests.sh (--include-ignored)"]
+fn backend_gpu_runs_the_session_on_the_gpu() {
+    let dir = scratch_dir("gpu");
+    let (gpu_png, cpu_png) = (dir.join("gpu.png"), dir.join("cpu.png"));
+    let args = ["--size", "16", "--steps", "40", "--report", "10", "--impulses", "4"];
+    let run = |backend: &str, png: &PathBuf| {
+        let out = wavesim(&[&args[..], &["--backend", backend, "--output", png.to_str().unwrap()]].concat());
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{backend}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let gpu = run("gpu", &gpu_png);
+    assert!(gpu.starts_with("backend: gpu (batch engine on "), "{gpu}");
+    assert!(gpu.contains("engine batch GPU (one wavesim_step launch per step)"), "{gpu}");
+    assert!(gpu.contains("bad command check: RunSteps(0) -> Error(zero steps)"), "{gpu}");
+    assert_eq!(gpu.matches("inject impulse").count(), 4, "{gpu}");
+    assert!(gpu.contains("checkpoint -> CheckpointOk at step 20"), "{gpu}");
+    assert!(gpu.contains("terminate -> Terminated at step 40"), "{gpu}");
+
+    // The same commands on the CPU: the same reports, energies within the
+    // crate's GPU tolerance (the fields are expected bit-equal).
+    let cpu = run("cpu", &cpu_png);
+    let (eg, ec) = (energies(&gpu), energies(&cpu));
+    assert_eq!(eg.len(), 4, "{gpu}");
+    assert_eq!(eg.len(), ec.len());
+    for (g, c) in eg.iter().zip(&ec) {
+        assert!((g - c).abs() <= 1e-4 * c.abs(), "gpu {g} vs cpu {c}");
+    }
+
+    let bytes = std::fs::read(&gpu_png).expect("the GPU run wrote its PNG");
+    let reader = png::Decoder::new(std::io::Cursor::new(&bytes[..])).read_info().expect("a PNG");
+    assert_eq!((reader.info().width, reader.info().height), (512, 512));
+    let _ = std::fs::remove_dir_all(&dir);
 }
