@@ -32,8 +32,8 @@ use crate::system::{PendingRequest, SlotLink};
 use core::marker::PhantomData;
 use ringkernel_shared::control::FLAG_AUTO_ACTIVATE;
 use ringkernel_shared::{
-    Command, ControlBlock, Envelope, HlcTimestamp, LifecycleState, MessageFlags, PAYLOAD_BYTES, RingHeader,
-    TelemetryBuffer,
+    Command, ControlBlock, DEAD_LETTER_TYPE_ID, DeadLetterRecord, Envelope, HlcTimestamp, LifecycleState, MessageFlags,
+    PAYLOAD_BYTES, RingHeader, TelemetryBuffer,
 };
 
 /// Most envelopes handled between two release fences (one batch).
@@ -58,6 +58,9 @@ pub const COMMAND_POLL_IDLE_ROUNDS: u32 = 8;
 pub const COUNTER_PUBLISH_BATCHES: u32 = 64;
 /// Idle rounds after which counters not yet published are written.
 pub const COUNTER_PUBLISH_IDLE_ROUNDS: u32 = 32;
+/// `destination` of envelopes for the host (replies carry the requester's
+/// id instead).
+pub const HOST_DESTINATION: u32 = u32::MAX;
 /// `last_error` / error-reply code: the payload is shorter than the
 /// actor's message type.
 pub const ERROR_PAYLOAD_TOO_SHORT: u32 = 8;
@@ -328,11 +331,21 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
         self.push_out(&env);
     }
 
+    // Rare: out of line, so that the message loop keeps its registers.
+    #[cold]
+    #[inline(never)]
     fn dead_letter(&mut self, env: &Envelope, code: u32) {
         self.cb_dead += 1;
         self.tel.dead_letters += 1;
         self.set_error(code);
         self.error_reply(env, code);
+        // The host's dead-letter queue gets what was rejected, and why.
+        let record = DeadLetterRecord::of(env, code);
+        if let Ok(mut out) = Envelope::from_pod(DEAD_LETTER_TYPE_ID, self.actor_id, HOST_DESTINATION, &record) {
+            out.header.flags.0 |= MessageFlags::DEAD_LETTER;
+            out.header.hlc = self.hlc.tick(P::now_ns());
+            self.push_out(&out);
+        }
     }
 
     /// Handle one envelope taken from the inbox; `verdict` is what
@@ -476,12 +489,9 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
             if P::shuffle(link.k2k.ready() as u64, 0) == 0 {
                 break;
             }
-            if link.k2k.pop(P::is_writer()).is_none() {
-                break;
-            }
+            let Some(env) = link.k2k.pop(P::is_writer()) else { break };
             self.cb_in += 1;
-            self.cb_dead += 1;
-            self.tel.dead_letters += 1;
+            self.dead_letter(&env, ERROR_ACTOR_STOPPED);
         }
     }
 }

@@ -105,7 +105,13 @@ pub(crate) struct Stats {
     pub stalls: AtomicU64,
     /// Whether the actor is stalled now.
     pub stalled: AtomicBool,
+    /// Dead-letter records dropped because the queue was full.
+    pub dead_letters_dropped: AtomicU64,
 }
+
+/// Dead-letter records kept per actor; older ones are dropped (and counted)
+/// when no one takes them.
+pub(crate) const DEAD_LETTER_QUEUE: usize = 256;
 
 /// Why a message could not be queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +147,8 @@ pub(crate) struct ActorShared {
     /// control block says (a trapped kernel cannot write it).
     faulted: AtomicBool,
     pending: Mutex<Pending>,
+    /// The actor's dead-letter queue (bounded, oldest dropped).
+    dead: Mutex<std::collections::VecDeque<ringkernel_shared::DeadLetterRecord>>,
     space: Notify,
     space_waiters: AtomicUsize,
     closed: AtomicBool,
@@ -205,6 +213,7 @@ impl ActorShared {
             exec,
             faulted: AtomicBool::new(false),
             pending: Mutex::new(Pending::default()),
+            dead: Mutex::new(std::collections::VecDeque::new()),
             space: Notify::new(),
             space_waiters: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -476,6 +485,21 @@ impl ActorShared {
     /// Why requests of this actor fail, once it is closed.
     pub(crate) fn close_reason(&self) -> Option<CloseReason> {
         lock(&self.pending).closed
+    }
+
+    /// Poller: keep a dead-letter record (dropping the oldest when full).
+    pub(crate) fn push_dead_letter(&self, record: ringkernel_shared::DeadLetterRecord) {
+        let mut q = lock(&self.dead);
+        if q.len() == DEAD_LETTER_QUEUE {
+            q.pop_front();
+            self.stats.dead_letters_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        q.push_back(record);
+    }
+
+    /// Take every dead-letter record queued so far, oldest first.
+    pub(crate) fn take_dead_letters(&self) -> Vec<ringkernel_shared::DeadLetterRecord> {
+        lock(&self.dead).drain(..).collect()
     }
 
     /// Poller: the actor is gone. Fail every pending request, end the

@@ -109,6 +109,9 @@ pub struct HostStats {
     pub inbox_full: u64,
     /// Times the actor was found stalled (see [`KernelHandle::is_stalled`]).
     pub stalls: u64,
+    /// Dead-letter records dropped because nobody took them (the queue keeps
+    /// the newest 256; see [`KernelHandle::take_dead_letters`]).
+    pub dead_letters_dropped: u64,
 }
 
 fn send_error<T>(r: Refusal, msg: T) -> SendError<T> {
@@ -425,7 +428,18 @@ impl<A: Actor> KernelHandle<A> {
             rejected: s.rejected.load(Ordering::Relaxed),
             inbox_full: s.inbox_full.load(Ordering::Relaxed),
             stalls: s.stalls.load(Ordering::Relaxed),
+            dead_letters_dropped: s.dead_letters_dropped.load(Ordering::Relaxed),
         }
+    }
+
+    /// Every envelope the actor rejected since the last call, oldest first:
+    /// the reason (an `EnvelopeError` code, or the loop's code for a payload
+    /// too short or an actor that stopped before handling it) and the
+    /// rejected envelope's header. The actor keeps running; requests among
+    /// them were also answered with an error. At most the newest 256 are
+    /// kept ([`HostStats::dead_letters_dropped`] counts the rest).
+    pub fn take_dead_letters(&self) -> Vec<ringkernel_shared::DeadLetterRecord> {
+        self.actor.take_dead_letters()
     }
 
     /// Whether the actor is live but has neither beaten nor taken a message

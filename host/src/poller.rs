@@ -13,6 +13,7 @@
 //!             stamps into the host clock, then
 //!               REPLY + correlation id -> complete that request (oneshot)
 //!               OUTPUT                 -> the actor's output buffer
+//!               DEAD_LETTER            -> the actor's dead-letter queue
 //!               anything else          -> counted as rejected
 //!             release the slots (one head store per batch)
 //!     inbox:  if the actor consumed since last time, wake senders
@@ -44,7 +45,7 @@ use crate::backend::cpu::backoff;
 use crate::clock::HostClock;
 use crate::sync::lock;
 use ringkernel_device::queue::{Consumer, RawRing, RingMemory};
-use ringkernel_shared::{Envelope, HlcTimestamp, LifecycleState, MessageFlags};
+use ringkernel_shared::{DEAD_LETTER_TYPE_ID, DeadLetterRecord, Envelope, HlcTimestamp, LifecycleState, MessageFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -215,6 +216,13 @@ impl Entry {
             self.actor.outputs.push_batch(outputs);
             outputs.clear();
             self.actor.complete(env.header.correlation_id, *env);
+        } else if flags.has(MessageFlags::DEAD_LETTER) {
+            match env.read_pod::<DeadLetterRecord>() {
+                Some(record) if env.header.type_id == DEAD_LETTER_TYPE_ID => self.actor.push_dead_letter(record),
+                _ => {
+                    stats.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         } else if flags.has(MessageFlags::OUTPUT) {
             outputs.push(*env);
         } else {

@@ -84,6 +84,30 @@ common::backend_tests! {
         assert_eq!(snap.failures, 0);
         assert_eq!(c.host_stats().replies_discarded, 1);
         assert_eq!(snap.last_error, EnvelopeError::BadVersion(77).code(), "the last dead letter's reason");
+        // The dead-letter queue has each one, in order, with its reason.
+        let dead = std::cell::RefCell::new(Vec::new());
+        eventually("dead-letter records delivered", || {
+            dead.borrow_mut().extend(c.take_dead_letters());
+            dead.borrow().len() >= 5
+        })
+        .await;
+        let dead = dead.into_inner();
+        let reasons: Vec<u32> = dead.iter().map(|d| d.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                EnvelopeError::BadMagic(0).code(),
+                EnvelopeError::WrongType { expected: COUNTER_TYPE_ID, found: 0x0BAD }.code(),
+                EnvelopeError::BadChecksum { stored: 0, computed: 0 }.code(),
+                ringkernel_device::runtime::ERROR_PAYLOAD_TOO_SHORT,
+                EnvelopeError::BadVersion(77).code(),
+            ]
+        );
+        assert_eq!((dead[0].magic, dead[1].type_id, dead[2].correlation_id), (0, 0x0BAD, u64::MAX));
+        assert_eq!((dead[3].payload_len, dead[4].version), (3, 77));
+        assert!(dead.iter().all(|d| d.source == HOST_NODE_ID && d.destination == c.id()));
+        assert!(c.take_dead_letters().is_empty(), "taken once");
+        assert_eq!(c.host_stats().dead_letters_dropped, 0);
         rk.shutdown().await.unwrap();
     }
 }

@@ -62,8 +62,11 @@ impl MessageFlags {
     pub const ERROR: u16 = 1 << 2;
     /// An uncorrelated output of the actor (goes to the output stream).
     pub const OUTPUT: u16 = 1 << 3;
+    /// A [`DeadLetterRecord`] from the actor: an envelope it rejected, and why
+    /// (goes to the host's dead-letter queue).
+    pub const DEAD_LETTER: u16 = 1 << 4;
     /// The bits this ABI version defines.
-    pub const KNOWN: u16 = 0b1111;
+    pub const KNOWN: u16 = 0b1_1111;
 
     /// Whether `bit` is set.
     #[inline]
@@ -342,5 +345,69 @@ mod tests {
         let mut e = Envelope::new(1, 0, 0, &[]).unwrap();
         e.header.payload_len = u32::MAX;
         assert_eq!(e.payload().len(), PAYLOAD_BYTES);
+    }
+}
+
+/// Message type id of the envelopes that carry a [`DeadLetterRecord`].
+pub const DEAD_LETTER_TYPE_ID: u32 = 0xDEAD_1E77;
+
+/// What an actor reports about an envelope it rejected (56 bytes, the
+/// payload of a [`MessageFlags::DEAD_LETTER`] envelope): the reason and the
+/// rejected envelope's header fields, as they were (they may be garbage:
+/// that can be why it was rejected).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct DeadLetterRecord {
+    /// Why: an [`EnvelopeError::code`], or an actor-loop code (payload too
+    /// short, actor stopped).
+    pub reason: u32,
+    /// `type_id` of the rejected envelope.
+    pub type_id: u32,
+    /// `source` of the rejected envelope.
+    pub source: u32,
+    /// `destination` of the rejected envelope.
+    pub destination: u32,
+    /// `correlation_id` of the rejected envelope (0: not a request).
+    pub correlation_id: u64,
+    /// `payload_len` of the rejected envelope.
+    pub payload_len: u32,
+    /// `flags` of the rejected envelope.
+    pub flags: u16,
+    /// `version` of the rejected envelope.
+    pub version: u16,
+    /// `magic` of the rejected envelope.
+    pub magic: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+    /// `hlc` of the rejected envelope.
+    pub hlc: HlcTimestamp,
+}
+
+crate::assert_layout!(DeadLetterRecord, size = 56, align = 8);
+crate::assert_offset!(DeadLetterRecord, reason, 0);
+crate::assert_offset!(DeadLetterRecord, correlation_id, 16);
+crate::assert_offset!(DeadLetterRecord, payload_len, 24);
+crate::assert_offset!(DeadLetterRecord, flags, 28);
+crate::assert_offset!(DeadLetterRecord, magic, 32);
+crate::assert_offset!(DeadLetterRecord, hlc, 40);
+const _: () = assert!(core::mem::size_of::<DeadLetterRecord>() <= PAYLOAD_BYTES);
+
+impl DeadLetterRecord {
+    /// The record of `env`, rejected for `reason`.
+    pub fn of(env: &Envelope, reason: u32) -> Self {
+        let h = &env.header;
+        Self {
+            reason,
+            type_id: h.type_id,
+            source: h.source,
+            destination: h.destination,
+            correlation_id: h.correlation_id,
+            payload_len: h.payload_len,
+            flags: h.flags.0,
+            version: h.version,
+            magic: h.magic,
+            _pad: 0,
+            hlc: h.hlc,
+        }
     }
 }

@@ -68,7 +68,10 @@ pub mod telemetry;
 pub mod topic;
 
 pub use control::{Command, ControlBlock};
-pub use envelope::{ENVELOPE_BYTES, Envelope, EnvelopeError, EnvelopeHeader, MessageFlags, PAYLOAD_BYTES};
+pub use envelope::{
+    DEAD_LETTER_TYPE_ID, DeadLetterRecord, ENVELOPE_BYTES, Envelope, EnvelopeError, EnvelopeHeader, MessageFlags,
+    PAYLOAD_BYTES,
+};
 pub use hlc::HlcTimestamp;
 pub use lifecycle::{IllegalTransition, LifecycleState};
 pub use ring::RingHeader;
