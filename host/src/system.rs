@@ -297,12 +297,13 @@ pub(crate) struct SystemInner {
     control: *mut SystemControl,
     directory: *mut Directory,
     dir: std::sync::Mutex<DirectoryState>,
-    /// Host slots taken by `spawn`: the slot's generation when it was taken.
-    /// The slot is free again once it is Dormant with a later generation
-    /// (the actor created there has come and gone); while the create is in
-    /// flight the generation has not moved, so a concurrent spawn cannot
-    /// take the slot twice.
-    host_taken: std::sync::Mutex<Vec<Option<u32>>>,
+    /// Host slots taken by `spawn`: the slot's stop sequence when it was
+    /// taken. The slot is free again once it is Dormant with another stop
+    /// sequence (the actor created there has come and gone: the slot writes
+    /// its stop sequence before it goes Dormant). Neither the generation
+    /// (bumped before the new actor leaves Dormant) nor the state alone
+    /// tells a create in flight from a stopped actor.
+    host_taken: std::sync::Mutex<Vec<Option<u64>>>,
     spawn_first: u32,
     base: u32,
     opts: SystemOptions,
@@ -631,7 +632,7 @@ impl ActorSystem {
             for (i, t) in taken.iter_mut().enumerate() {
                 if let Some(at) = *t {
                     let info = inner.info(i as u32);
-                    if info.state == LifecycleState::DORMANT && info.generation > at {
+                    if info.state == LifecycleState::DORMANT && info.stop_seq != at {
                         // Its actor was killed or stopped since: free again.
                         *t = None;
                     }
@@ -641,7 +642,7 @@ impl ActorSystem {
                 .iter()
                 .position(Option::is_none)
                 .ok_or(SystemError::NoFreeSlot { host_slots: inner.spawn_first })?;
-            taken[free] = Some(inner.info(free as u32).generation);
+            taken[free] = Some(inner.info(free as u32).stop_seq);
             free as u32
         };
         let actor = &inner.slots[s as usize];

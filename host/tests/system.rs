@@ -341,7 +341,10 @@ common::backend_tests! {
                     ids.push(h.id());
                 }
                 Err(SystemError::NoFreeSlot { .. }) => full += 1,
-                Err(e) => panic!("unexpected: {e}"),
+                Err(e) => {
+                    let slots: Vec<_> = (0..4).map(|s| sys.info(sys.base_actor_id() + s)).collect();
+                    panic!("unexpected: {e}; slots: {slots:#?}")
+                }
             }
         }
         ids.sort();
