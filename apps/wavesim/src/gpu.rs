@@ -141,21 +141,10 @@ fn cuda(what: impl Into<String>) -> impl FnOnce(CudaError) -> GpuError {
     move |source| GpuError::Cuda { what, source }
 }
 
-/// Where the kernels are looked for, in order (see the module doc).
+/// Where the kernels are looked for, in order (see the module doc): the
+/// runtime's PTX search path, then this workspace's `target/ptx`.
 pub fn search_path() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(d) = std::env::var_os("RINGKERNEL_PTX_DIR") {
-        dirs.push(PathBuf::from(d));
-    }
-    dirs.push(PathBuf::from("target/ptx"));
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        dirs.push(dir.join("ptx"));
-        if let Some(up) = dir.parent() {
-            dirs.push(up.join("ptx"));
-        }
-    }
+    let mut dirs = ringkernel::cuda::ptx_search_path();
     dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ptx"));
     dirs
 }

@@ -91,8 +91,11 @@ fn start_error(reason: impl Into<String>, source: Option<CudaError>) -> LaunchEr
     }
 }
 
-/// Where PTX modules are looked for (see the module docs).
-pub(crate) fn ptx_search_path() -> Vec<PathBuf> {
+/// Where PTX modules are looked for, in order: `$RINGKERNEL_PTX_DIR`,
+/// `./target/ptx`, then `ptx/` beside the running executable and beside its
+/// folder (a GPU bundle). Applications that load kernels of their own with
+/// [`driver`](super::driver) use the same list.
+pub fn ptx_search_path() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(d) = std::env::var_os("RINGKERNEL_PTX_DIR") {
         dirs.push(PathBuf::from(d));

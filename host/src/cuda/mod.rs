@@ -11,3 +11,5 @@
 
 pub(crate) mod backend;
 pub mod driver;
+
+pub use backend::ptx_search_path;
