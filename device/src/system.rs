@@ -181,23 +181,16 @@ impl<P: Platform> SlotPort<P> {
         unsafe { gpu::load_relaxed_u64(&raw const (*self.rec(s)).start_seq) }
     }
 
-    /// Live children of supervisor `p` (a slot or [`NO_PARENT`]) in start
-    /// order: calls `f(rank, slot)` for each; returns how many there are.
-    fn children(&self, p: u32, mut f: impl FnMut(u32, u32)) -> u32 {
+    /// Live children of supervisor `p` (a slot or [`NO_PARENT`]): calls
+    /// `f(slot)` for each; returns how many there are. One pass over the
+    /// slots: it also runs in the wait loop of a dying supervisor.
+    fn children(&self, p: u32, mut f: impl FnMut(u32)) -> u32 {
         let mut n = 0;
         for s in 0..self.slots {
-            if !self.is_live(s) || self.parent_of(s) != p {
-                continue;
+            if self.is_live(s) && self.parent_of(s) == p {
+                f(s);
+                n += 1;
             }
-            let seq = self.start_seq_of(s);
-            let mut rank = 0;
-            for t in 0..self.slots {
-                if t != s && self.is_live(t) && self.parent_of(t) == p && self.start_seq_of(t) < seq {
-                    rank += 1;
-                }
-            }
-            f(rank, s);
-            n += 1;
         }
         n
     }
@@ -723,16 +716,19 @@ fn supervise<P: Platform>(port: &SlotPort<P>, root: &RootSupervisor) -> Decision
     });
     let policy = RestartPolicy::try_from(policy).unwrap_or(RestartPolicy::ONE_FOR_ONE);
     if decision == Decision::Restart.as_u32() as u64 {
-        // Which siblings go with us: rank in start order decides.
-        let mut my_rank = 0;
-        let n = port.children(parent, |rank, s| {
-            if s == me {
-                my_rank = rank;
-            }
-        });
-        let range = affected(policy, my_rank as usize, n as usize);
-        port.children(parent, |rank, s| {
-            if s != me && range.contains(&(rank as usize)) {
+        // Which siblings go with us: our rank in start order decides. The
+        // affected range always holds our own rank, so a sibling started
+        // before us is in it exactly when it reaches below our rank, and
+        // one started after us when it reaches beyond: no sibling's own
+        // rank is needed.
+        let my_seq = port.start_seq_of(me);
+        let mut my_rank = 0usize;
+        let n = port.children(parent, |s| my_rank += (port.start_seq_of(s) < my_seq) as usize);
+        let range = affected(policy, my_rank, n as usize);
+        let (earlier_too, later_too) = (range.start < my_rank, range.end > my_rank + 1);
+        port.children(parent, |s| {
+            let earlier = port.start_seq_of(s) < my_seq;
+            if s != me && ((earlier && earlier_too) || (!earlier && later_too)) {
                 port.or_pending(s, PENDING_RESTART);
             }
         });
@@ -805,7 +801,7 @@ fn end_actor<P: Platform>(link: &mut SlotLink<P>, rec: *mut SlotRecord, cb: *mut
     loop {
         // During a shutdown, children claimed but never started do not
         // start: only live ones are waited for.
-        let waiting = if port.shutting_down() { port.children(me, |_, _| {}) } else { port.dependents(me, |_| {}) };
+        let waiting = if port.shutting_down() { port.children(me, |_| {}) } else { port.dependents(me, |_| {}) };
         if waiting == 0 {
             break;
         }
