@@ -5,11 +5,28 @@
 mod common;
 
 use common::{eventually, runtime};
-use ringkernel::{Backend, LaunchOptions, RequestError, SendError};
+use ringkernel::{Backend, KernelHandle, LaunchOptions, RequestError, RingKernel, SendError};
 use ringkernel_example_actors::{
     COUNTER_ERROR_OVERFLOW, COUNTER_ERROR_UNKNOWN_OP, Counter, CounterCmd, Echo, Hello, HelloRequest,
 };
 use std::time::Duration;
+
+/// A deactivated counter whose inbox of 2 holds adds of 1 and 2, and a
+/// task blocked in `send(add(3))`.
+async fn full_counter_with_blocked_send(
+    backend: Backend,
+) -> (RingKernel, KernelHandle<Counter>, tokio::task::JoinHandle<Result<(), SendError<CounterCmd>>>) {
+    let rk = runtime(backend).await;
+    let opts = LaunchOptions::default().without_auto_activate().inbox_capacity(2);
+    let c = rk.launch::<Counter>("c", opts).await.unwrap();
+    c.send(CounterCmd::add(1)).await.unwrap();
+    c.send(CounterCmd::add(2)).await.unwrap();
+    let blocked = {
+        let c = c.clone();
+        tokio::spawn(async move { c.send(CounterCmd::add(3)).await })
+    };
+    (rk, c, blocked)
+}
 
 common::backend_tests! {
     #[tokio::test]
@@ -120,15 +137,7 @@ common::backend_tests! {
 
     #[tokio::test]
     async fn send_waits_for_room_then_completes(backend: Backend) {
-        let rk = runtime(backend).await;
-        let opts = LaunchOptions::default().without_auto_activate().inbox_capacity(2);
-        let c = rk.launch::<Counter>("c", opts).await.unwrap();
-        c.send(CounterCmd::add(1)).await.unwrap();
-        c.send(CounterCmd::add(2)).await.unwrap();
-        let blocked = {
-            let c = c.clone();
-            tokio::spawn(async move { c.send(CounterCmd::add(3)).await })
-        };
+        let (rk, c, blocked) = full_counter_with_blocked_send(backend).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!blocked.is_finished(), "send waits while the inbox is full");
         c.activate().await.unwrap();
@@ -139,15 +148,7 @@ common::backend_tests! {
 
     #[tokio::test]
     async fn blocked_send_fails_when_actor_stops(backend: Backend) {
-        let rk = runtime(backend).await;
-        let opts = LaunchOptions::default().without_auto_activate().inbox_capacity(2);
-        let c = rk.launch::<Counter>("c", opts).await.unwrap();
-        c.send(CounterCmd::add(1)).await.unwrap();
-        c.send(CounterCmd::add(2)).await.unwrap();
-        let blocked = {
-            let c = c.clone();
-            tokio::spawn(async move { c.send(CounterCmd::add(3)).await })
-        };
+        let (rk, c, blocked) = full_counter_with_blocked_send(backend).await;
         tokio::time::sleep(Duration::from_millis(10)).await;
         c.kill().await.unwrap();
         let r = tokio::time::timeout(Duration::from_secs(5), blocked).await.expect("no hang").unwrap();
