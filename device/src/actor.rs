@@ -70,6 +70,17 @@ pub trait Actor: Sized {
 pub trait KernelEntry: Actor {
     /// Name of the `.entry` in the PTX module.
     const ENTRY: &'static str;
+    /// `GangWork::ID` of the kernel's gang of workers ([`crate::gang`]);
+    /// `None` for a kernel without one.
+    const GANG: Option<u32> = None;
+    /// Run worker `index` of the kernel's gang on one host thread (the CPU
+    /// backend); does nothing for a kernel without a gang.
+    ///
+    /// # Safety
+    /// As for [`crate::gang::run_worker`] with one thread per worker.
+    unsafe fn run_gang_worker<P: crate::Platform>(gang: *mut ringkernel_shared::gang::GangControl, index: u32) {
+        let _ = (gang, index);
+    }
 }
 
 /// A crash reported by a handler, with a non-zero code of the actor's choice.
@@ -170,6 +181,8 @@ pub struct Context<'a, A: Actor> {
     /// The actor's clock while the handler runs: ticked by every K2K send.
     pub(crate) clock: HlcTimestamp,
     pub(crate) port: Option<&'a dyn SystemPort>,
+    /// The actor's gang, when its kernel has one.
+    pub(crate) gang: Option<crate::gang::GangRef<'a>>,
     pub(crate) stop: bool,
     pub(crate) replied: bool,
     pub(crate) _actor: PhantomData<fn(A)>,
@@ -247,6 +260,14 @@ impl<'a, A: Actor> Context<'a, A> {
     /// nothing more.
     pub fn stop(&mut self) {
         self.stop = true;
+    }
+
+    /// The actor's gang of worker blocks, doing work `W`
+    /// ([`crate::gang`]): dispatch data-parallel jobs to it with
+    /// [`Gang::run`](crate::gang::Gang::run). An error when the kernel was
+    /// declared without a gang or with another work type.
+    pub fn gang<W: crate::gang::GangWork>(&self) -> Result<crate::gang::Gang<'a, W>, crate::gang::GangError> {
+        crate::gang::typed::<W>(self.gang)
     }
 
     fn port(&self) -> Result<&'a dyn SystemPort, SendError> {

@@ -205,7 +205,7 @@ pub mod block {
 pub mod gpu {
     #[cfg(not(target_arch = "nvptx64"))]
     pub use super::sys::{
-        cas_u32, cas_u64, fence_acquire, fence_release, fetch_add_u64, fetch_or_u32, load_acquire_u32,
+        cas_u32, cas_u64, fence_acquire, fence_release, fetch_add_u32, fetch_add_u64, fetch_or_u32, load_acquire_u32,
         load_acquire_u64, load_relaxed_u32, load_relaxed_u64, store_relaxed_u32, store_relaxed_u64, store_release_u32,
         store_release_u64, swap_u32,
     };
@@ -334,6 +334,20 @@ pub mod gpu {
             unsafe {
                 asm!("atom.acq_rel.gpu.add.u64 {v}, [{p}], {x};", v = out(reg64) v, p = in(reg64) p,
                      x = in(reg64) x, options(nostack))
+            };
+            v
+        }
+        /// `.gpu` 32-bit fetch-and-add (acq_rel); returns the old value.
+        ///
+        /// # Safety
+        /// As for [`load_relaxed_u32`].
+        #[inline(always)]
+        pub unsafe fn fetch_add_u32(p: *mut u32, x: u32) -> u32 {
+            let v: u32;
+            // SAFETY: see the function's contract.
+            unsafe {
+                asm!("atom.acq_rel.gpu.add.u32 {v}, [{p}], {x};", v = out(reg32) v, p = in(reg64) p,
+                     x = in(reg32) x, options(nostack))
             };
             v
         }

@@ -49,6 +49,18 @@ pub trait Platform {
     /// call). Used after lane 0 alone wrote what all lanes then read.
     #[inline(always)]
     fn sync_lanes() {}
+    /// Wait for every thread of this block (a gang worker), with the memory
+    /// accesses of each before the call ordered before those of every
+    /// thread after it (all threads of the block must call). One thread per
+    /// worker on the host: nothing to do.
+    #[inline(always)]
+    fn sync_block() {}
+    /// [`Platform::sync_block`] that also returns whether `pred` was true
+    /// on any thread of the block.
+    #[inline(always)]
+    fn sync_block_or(pred: bool) -> bool {
+        pred
+    }
 }
 
 /// The GPU platform: `%globaltimer` and `nanosleep`.
@@ -80,6 +92,13 @@ pub mod gpu {
     pub fn block_index() -> u32 {
         // SAFETY: reading special registers has no preconditions.
         unsafe { core::arch::nvptx::_block_idx_x() as u32 }
+    }
+
+    /// This thread's index in its block and the block's size.
+    #[inline(always)]
+    pub fn thread_in_block() -> (u32, u32) {
+        // SAFETY: reading special registers has no preconditions.
+        unsafe { (core::arch::nvptx::_thread_idx_x() as u32, core::arch::nvptx::_block_dim_x() as u32) }
     }
 
     /// `bar.warp.sync` over the whole warp: all lanes wait for each other,
@@ -134,6 +153,26 @@ pub mod gpu {
         #[inline(always)]
         fn sync_lanes() {
             sync_warp();
+        }
+
+        #[inline(always)]
+        fn sync_block() {
+            // SAFETY: every thread of the block calls it (the gang worker
+            // loop is block-uniform).
+            unsafe { asm!("bar.sync 0;", options(nostack)) };
+        }
+
+        #[inline(always)]
+        fn sync_block_or(pred: bool) -> bool {
+            let r: u32;
+            // SAFETY: as for `sync_block`.
+            unsafe {
+                asm!(
+                    "{{ .reg .pred p, q; setp.ne.u32 p, {x}, 0; bar.red.or.pred q, 0, p; selp.u32 {r}, 1, 0, q; }}",
+                    x = in(reg32) pred as u32, r = out(reg32) r, options(nostack)
+                )
+            };
+            r != 0
         }
 
         #[inline(always)]

@@ -26,11 +26,13 @@
 
 use crate::actor::{Actor, Context, Outputs, SystemPort};
 use crate::atomic::sys;
+use crate::gang::GangLink;
 use crate::platform::Platform;
 use crate::queue::{Consumer, Producer, RawRing, WriterRing, lane_envelope};
 use crate::system::{PendingRequest, SlotLink};
 use core::marker::PhantomData;
 use ringkernel_shared::control::FLAG_AUTO_ACTIVATE;
+use ringkernel_shared::gang::GangControl;
 use ringkernel_shared::{
     Command, ControlBlock, DEAD_LETTER_TYPE_ID, DeadLetterRecord, Envelope, HlcTimestamp, LifecycleState, MessageFlags,
     PAYLOAD_BYTES, RingHeader, TelemetryBuffer,
@@ -123,6 +125,8 @@ struct Loop<'s, A: Actor, P: Platform> {
     sys: Option<&'s mut SlotLink<P>>,
     /// Set when a system request ends the incarnation.
     exit: Option<Exit>,
+    /// The actor's gang, if its kernel has one.
+    gang: Option<GangLink>,
     /// The control block's `FLAG_*` bits.
     flags: u32,
     /// When the heartbeat was last written (actor clock).
@@ -376,6 +380,7 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
             now: stamp,
             clock: stamp,
             port: self.sys.as_deref().map(|l| &l.port as &dyn SystemPort),
+            gang: self.gang.as_ref().map(GangLink::view::<P>),
             stop: false,
             replied: false,
             _actor: PhantomData,
@@ -502,7 +507,7 @@ impl<'s, A: Actor, P: Platform> Loop<'s, A, P> {
     /// # Safety
     /// As for [`run_actor`].
     #[inline(always)]
-    unsafe fn attach(ptrs: ActorPointers, sys: Option<&'s mut SlotLink<P>>) -> Self {
+    unsafe fn attach(ptrs: ActorPointers, sys: Option<&'s mut SlotLink<P>>, gang: *mut GangControl) -> Self {
         let cb = ptrs.control;
         // SAFETY: `cb` is valid (contract); the host wrote these fields before
         // launch and does not change them during the run.
@@ -531,6 +536,8 @@ impl<'s, A: Actor, P: Platform> Loop<'s, A, P> {
             cb,
             sys,
             exit: None,
+            // SAFETY: this function's contract.
+            gang: unsafe { GangLink::attach(gang) },
             flags: 0,
             last_beat: 0,
             tel_ptr: ptrs.telemetry,
@@ -569,7 +576,7 @@ impl<'s, A: Actor, P: Platform> Loop<'s, A, P> {
 pub(crate) unsafe fn reject_only<P: Platform>(link: &mut SlotLink<P>) {
     let ptrs = link.port.ptrs;
     // SAFETY: the slot's memory (contract); no handler runs.
-    let mut lp = unsafe { Loop::<Nobody, P>::attach(ptrs, Some(link)) };
+    let mut lp = unsafe { Loop::<Nobody, P>::attach(ptrs, Some(link), core::ptr::null_mut()) };
     let mut prefetch = [<Envelope as bytemuck::Zeroable>::zeroed(); PREFETCH];
     lp.reject_queued(&mut prefetch, true);
     lp.end_batch();
@@ -601,8 +608,21 @@ impl Actor for Nobody {
 ///   [`ringkernel_shared::ring`] describes, valid for the whole call; this
 ///   call is the only consumer of `inbox` and the only producer of `outbox`.
 pub unsafe fn run_actor<A: Actor, P: Platform>(ptrs: ActorPointers) {
+    // SAFETY: forwarded contract; no system, no gang.
+    unsafe { run_incarnation::<A, P>(ptrs, None, None, false, core::ptr::null_mut()) };
+}
+
+/// [`run_actor`] for an actor with a gang of workers
+/// ([`crate::gang`]) whose memory is at `gang`; when the loop ends the
+/// workers are told to return.
+///
+/// # Safety
+/// As for [`run_actor`], and `gang` is a gang memory laid out by the host
+/// ([`ringkernel_shared::gang::GangLayout`]), valid for the whole call, whose
+/// workers run [`crate::gang::run_worker`].
+pub unsafe fn run_actor_with_gang<A: Actor, P: Platform>(ptrs: ActorPointers, gang: *mut GangControl) {
     // SAFETY: forwarded contract; no system.
-    unsafe { run_incarnation::<A, P>(ptrs, None, None, false) };
+    unsafe { run_incarnation::<A, P>(ptrs, None, None, false, gang) };
 }
 
 /// One incarnation, alone ([`run_actor`]) or in a system slot (`sys`).
@@ -619,11 +639,12 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
     sys: Option<&mut SlotLink<P>>,
     ack_seq: Option<u32>,
     reject_first: bool,
+    gang: *mut GangControl,
 ) -> Exit {
     const { assert!(core::mem::size_of::<A::Msg>() <= PAYLOAD_BYTES, "Actor::Msg is larger than 64 bytes") };
     const { assert!(core::mem::size_of::<A::Reply>() <= PAYLOAD_BYTES, "Actor::Reply is larger than 64 bytes") };
     // SAFETY: forwarded contract.
-    let mut lp = unsafe { Loop::<A, P>::attach(ptrs, sys) };
+    let mut lp = unsafe { Loop::<A, P>::attach(ptrs, sys, gang) };
     let flags = lp.flags;
     let (cb, actor_id) = (lp.cb, lp.actor_id);
     let mut prefetch = [<Envelope as bytemuck::Zeroable>::zeroed(); PREFETCH];
@@ -778,6 +799,9 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
     }
     lp.publish_counters();
     lp.heartbeat(P::now_ns());
+    if let Some(g) = &lp.gang {
+        g.shutdown::<P>();
+    }
     match lp.exit {
         Some(e) => e,
         None if lp.state == LifecycleState::FAILED => Exit::Failed,

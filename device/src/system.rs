@@ -99,7 +99,7 @@ pub trait SystemEntry: ActorSet {
 pub unsafe fn run_typed<A: crate::Actor, P: Platform>(link: &mut SlotLink<P>, ack: Option<u32>, fresh: bool) -> Exit {
     let ptrs = link.port.ptrs;
     // SAFETY: the slot's own memory and link (contract).
-    unsafe { crate::runtime::run_incarnation::<A, P>(ptrs, Some(link), ack, fresh) }
+    unsafe { crate::runtime::run_incarnation::<A, P>(ptrs, Some(link), ack, fresh, core::ptr::null_mut()) }
 }
 
 /// What other actors asked of a slot ([`SlotRecord::pending`]).

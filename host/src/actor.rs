@@ -142,7 +142,7 @@ pub(crate) struct ActorShared {
     /// Dropped by hand, after the execution is joined.
     mem: ManuallyDrop<ActorMemory>,
     inbox: Mutex<Producer<RawRing>>,
-    exec: Box<dyn Execution>,
+    pub(crate) exec: Box<dyn Execution>,
     /// A backend fault was seen: the actor counts as Failed whatever its
     /// control block says (a trapped kernel cannot write it).
     faulted: AtomicBool,

@@ -70,6 +70,10 @@ pub enum LaunchError {
     /// Actor-system options were refused.
     #[error("invalid actor system options: {0}")]
     InvalidSystem(String),
+    /// Gang options were refused, or do not match the kernel (a gang for a
+    /// kernel without one, or none for a kernel that has one).
+    #[error("invalid gang: {0}")]
+    InvalidGang(String),
     /// The output buffer must hold at least one output.
     #[error("output capacity must be at least 1")]
     InvalidOutputCapacity,

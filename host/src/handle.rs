@@ -442,6 +442,33 @@ impl<A: Actor> KernelHandle<A> {
         self.actor.take_dead_letters()
     }
 
+    /// Workers of the actor's gang ([`crate::gang`]), if it has one: what
+    /// [`GangWorkers::Fill`](crate::GangWorkers::Fill) resolved to.
+    pub fn gang_workers(&self) -> Option<u32> {
+        self.actor.exec.gang().map(|(w, _)| w)
+    }
+
+    /// Bytes in the actor's gang arena, if it has a gang.
+    pub fn gang_arena_len(&self) -> Option<usize> {
+        self.actor.exec.gang().map(|(_, len)| len)
+    }
+
+    /// Copy `out.len()` bytes of the gang arena, from byte `at`, to the host
+    /// (CUDA: a device-to-host copy; the kernel keeps running).
+    ///
+    /// # Safety
+    /// No gang job may write those bytes while they are copied: read after
+    /// the reply of the message whose job wrote them, and before sending
+    /// one that makes the gang write them again. (On the CPU backend a
+    /// concurrent write would be a data race.)
+    ///
+    /// # Errors
+    /// No gang, a range outside the arena, or a failed device copy.
+    pub unsafe fn read_gang_arena(&self, at: usize, out: &mut [u8]) -> Result<(), crate::GangReadError> {
+        // SAFETY: forwarded contract.
+        unsafe { self.actor.exec.read_gang_arena(at, out) }
+    }
+
     /// Whether the actor is live but has neither beaten nor taken a message
     /// for [`LaunchOptions::stall_timeout`](crate::LaunchOptions::stall_timeout)
     /// (a handler that does not return, a hung kernel). Checked by the

@@ -90,6 +90,7 @@ pub mod checkpoint;
 mod clock;
 pub mod cuda;
 mod error;
+pub mod gang;
 mod handle;
 mod memory;
 mod outputs;
@@ -105,6 +106,7 @@ pub use clock::HOST_NODE_ID;
 pub use error::{
     BoxError, BuildError, ExecutionError, LaunchError, LifecycleError, RequestError, SendError, ShutdownError,
 };
+pub use gang::{GangOptions, GangReadError, GangWorkers};
 pub use handle::{ControlSnapshot, HostStats, KernelHandle, OutputStream, PendingReply, Stream};
 pub use ringkernel_device::ChildSpec;
 pub use ringkernel_shared::supervision::RestartPolicy;

@@ -18,15 +18,16 @@
 
 use crate::actor::{ActorShared, RuntimeShared, host_backoff};
 use crate::backend::cpu::HostPlatform;
-use crate::backend::{self, ActorProgram, Backend, BackendImpl, BackendKind};
+use crate::backend::{self, ActorProgram, Backend, BackendImpl, BackendKind, GangProgram};
 use crate::clock::{HOST_NODE_ID, HostClock};
 use crate::error::{BuildError, LaunchError, LifecycleError, ShutdownError};
+use crate::gang::GangOptions;
 use crate::handle::KernelHandle;
 use crate::poller::{self, Registration};
 use crate::sync::lock;
 use crate::system::SystemInner;
 use ringkernel_device::queue::{Consumer, Producer};
-use ringkernel_device::{KernelEntry, run_actor};
+use ringkernel_device::{KernelEntry, run_actor, run_actor_with_gang};
 use ringkernel_shared::control::FLAG_AUTO_ACTIVATE;
 use ringkernel_shared::{Command, ControlBlock, LifecycleState, PAYLOAD_BYTES};
 use std::marker::PhantomData;
@@ -49,6 +50,7 @@ use std::time::{Duration, Instant};
 /// | [`command_timeout`](LaunchOptions::command_timeout) | 5 s | wait for a command's acknowledgement (and for start-up) |
 /// | [`terminate_timeout`](LaunchOptions::terminate_timeout) | 30 s | wait for draining to finish in `terminate` |
 /// | [`stall_timeout`](LaunchOptions::stall_timeout) | 2 s | no heartbeat and no message taken for this long: the actor is reported stalled |
+/// | [`gang`](LaunchOptions::gang) | none | worker blocks for an actor whose kernel declares a gang (required for such a kernel) |
 #[derive(Clone, Debug)]
 pub struct LaunchOptions {
     pub(crate) auto_activate: bool,
@@ -61,6 +63,7 @@ pub struct LaunchOptions {
     pub(crate) command_timeout: Duration,
     pub(crate) terminate_timeout: Duration,
     pub(crate) stall_timeout: Duration,
+    pub(crate) gang: Option<GangOptions>,
 }
 
 impl Default for LaunchOptions {
@@ -76,6 +79,7 @@ impl Default for LaunchOptions {
             command_timeout: Duration::from_secs(5),
             terminate_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(2),
+            gang: None,
         }
     }
 }
@@ -149,7 +153,19 @@ impl LaunchOptions {
         self
     }
 
+    /// The gang of worker blocks for an actor whose kernel was declared
+    /// with `actor_kernel!(entry, Actor, gang = Work)` (see
+    /// [`crate::gang`]). On CUDA the launch becomes a cooperative launch of
+    /// `1 + workers` blocks of the gang's thread count.
+    pub fn gang(mut self, gang: GangOptions) -> Self {
+        self.gang = Some(gang);
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), LaunchError> {
+        if let Some(g) = &self.gang {
+            g.validate()?;
+        }
         if !(1..=1024).contains(&self.block_size) {
             return Err(LaunchError::InvalidBlockSize(self.block_size));
         }
@@ -339,6 +355,18 @@ impl RingKernel {
             return Err(LaunchError::EmptyName);
         }
         opts.validate()?;
+        match (A::GANG, &opts.gang) {
+            (Some(_), None) => {
+                return Err(LaunchError::InvalidGang(format!(
+                    "the kernel `{}` has a gang: launch it with LaunchOptions::gang",
+                    A::ENTRY
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(LaunchError::InvalidGang(format!("the kernel `{}` declares no gang", A::ENTRY)));
+            }
+            _ => {}
+        }
         let id = core
             .next_actor_id
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| (id < HOST_NODE_ID - 1).then_some(id + 1))
@@ -357,6 +385,11 @@ impl RingKernel {
             cpu_entry: run_actor::<A, HostPlatform>,
             type_id: A::TYPE_ID,
             actor_id: id,
+            gang: A::GANG.map(|work_id| GangProgram {
+                work_id,
+                cpu_actor: run_actor_with_gang::<A, HostPlatform>,
+                cpu_worker: <A as KernelEntry>::run_gang_worker::<HostPlatform>,
+            }),
         };
         let exec = core.backend.start(&program, &mem, &opts)?;
         // SAFETY: `inbox` is the only producer of `mem`'s inbox, and `exec`

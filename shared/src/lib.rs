@@ -58,6 +58,7 @@ macro_rules! u32_kind_impls {
 pub mod checksum;
 pub mod control;
 pub mod envelope;
+pub mod gang;
 pub mod hlc;
 pub mod lifecycle;
 pub mod registry;

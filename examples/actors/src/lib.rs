@@ -10,6 +10,7 @@
 //! | [`Counter`] | [`CounterCmd`] (op code + value) | [`CounterReply`] (the total) | `example_counter` |
 //! | [`Echo`] | [`EchoMsg`] (64 bytes) | the same 64 bytes | `example_echo` |
 //! | [`Node`] | [`NodeCmd`] (spawn, forward, lookup, publish, relay) | [`NodeReply`] | — (in [`ExampleSystem`]) |
+//! | [`gang::GangTest`] | [`gang::GangTestJob`] | the job's result (`u64`) | `example_gang_test`, with a gang of workers |
 //!
 //! [`ExampleSystem`] puts all four types in one actor system (PTX entry
 //! `example_system`): any slot can host any of them.
@@ -23,6 +24,8 @@
 
 use bytemuck::{Pod, Zeroable};
 use ringkernel_device::{Actor, Context, Fault};
+
+pub mod gang;
 
 // ---------------------------------------------------------------------------
 // Hello

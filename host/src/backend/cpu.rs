@@ -31,15 +31,19 @@
 //! tests run on, a dozen idle actors cost well under a quarter of one core.
 
 use crate::backend::{
-    ActorProgram, BackendImpl, BackendKind, DeviceBlock, Execution, HostBlock, SystemExecution, SystemProgram,
+    ActorProgram, BackendImpl, BackendKind, DeviceBlock, Execution, GangProgram, HostBlock, SystemExecution,
+    SystemProgram,
 };
 use crate::error::{ExecutionError, LaunchError};
+use crate::gang::{GangOptions, GangReadError, GangWorkers, check_range};
+use crate::memory::MemoryOwner;
 use crate::memory::{ActorMemory, alloc_heap_actor, alloc_heap_block};
 use crate::runtime::LaunchOptions;
 use crate::sync::lock;
 use ringkernel_device::Platform;
 use ringkernel_device::atomic::sys;
 use ringkernel_shared::LifecycleState;
+use ringkernel_shared::gang::{GangControl, GangLayout};
 use ringkernel_shared::system::SystemControl;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
@@ -127,7 +131,7 @@ impl BackendImpl for CpuBackend {
         &self,
         program: &ActorProgram,
         mem: &ActorMemory,
-        _opts: &LaunchOptions,
+        opts: &LaunchOptions,
     ) -> Result<Box<dyn Execution>, LaunchError> {
         let ptrs = mem.pointers();
         // SAFETY: the control block is valid and not shared yet (the
@@ -142,6 +146,11 @@ impl BackendImpl for CpuBackend {
             });
         }
         let entry = program.cpu_entry;
+        let gang = match (program.gang, &opts.gang) {
+            (Some(g), Some(o)) => Some(CpuGang::new(g, o)?),
+            _ => None,
+        };
+        let gang_run = gang.as_ref().map(|g| (g.program, g.addr(), g.workers));
         let fault = Arc::new(Mutex::new(None));
         let thread_fault = Arc::clone(&fault);
         let thread = thread::Builder::new()
@@ -150,8 +159,14 @@ impl BackendImpl for CpuBackend {
                 // SAFETY: the runtime keeps the actor memory alive until this
                 // thread is joined, and this thread is the only consumer of
                 // the inbox and the only producer of the outbox
-                // (`run_actor`'s contract).
-                let run = catch_unwind(AssertUnwindSafe(|| unsafe { entry(ptrs) }));
+                // (`run_actor`'s contract). The gang memory lives in the
+                // execution, which outlives this thread.
+                let run = catch_unwind(AssertUnwindSafe(|| unsafe {
+                    match gang_run {
+                        None => entry(ptrs),
+                        Some((g, addr, workers)) => run_with_gang(g, ptrs, addr as *mut GangControl, workers),
+                    }
+                }));
                 if let Err(payload) = run {
                     let message = panic_message(payload.as_ref());
                     *lock(&thread_fault) = Some(ExecutionError::Panicked { message });
@@ -168,7 +183,7 @@ impl BackendImpl for CpuBackend {
                 source: Some(Box::new(e)),
             })?;
         let unparker = thread.thread().clone();
-        Ok(Box::new(CpuExecution { thread: Mutex::new(Some(thread)), unparker, fault }))
+        Ok(Box::new(CpuExecution { thread: Mutex::new(Some(thread)), unparker, fault, gang }))
     }
 
     fn alloc_host_block(&self, bytes: usize) -> Result<HostBlock, LaunchError> {
@@ -302,6 +317,82 @@ struct CpuExecution {
     thread: Mutex<Option<JoinHandle<()>>>,
     unparker: Thread,
     fault: Arc<Mutex<Option<ExecutionError>>>,
+    /// The actor's gang memory; freed after the thread (and its workers)
+    /// were joined, since the execution is dropped only then.
+    gang: Option<CpuGang>,
+}
+
+/// A gang's memory on the heap.
+struct CpuGang {
+    program: GangProgram,
+    ptr: *mut u8,
+    workers: u32,
+    layout: GangLayout,
+    _owner: Box<dyn MemoryOwner>,
+}
+
+// SAFETY: a pointer into memory owned by `_owner` (Send + Sync), accessed
+// by the gang protocol's atomics and by the work's own threads.
+unsafe impl Send for CpuGang {}
+// SAFETY: as above.
+unsafe impl Sync for CpuGang {}
+
+impl CpuGang {
+    fn new(program: GangProgram, opts: &GangOptions) -> Result<Self, LaunchError> {
+        let workers = match opts.workers {
+            GangWorkers::Exact(n) => n,
+            GangWorkers::Fill => thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        };
+        let layout = opts.layout(workers)?;
+        let (ptr, owner) = alloc_heap_block(layout.total)?;
+        let control = layout.control(program.work_id, opts.params);
+        // SAFETY: a fresh, zeroed, 128-aligned block of `layout.total` bytes;
+        // nothing runs over it yet.
+        unsafe { ptr.cast::<GangControl>().write(control) };
+        Ok(Self { program, ptr, workers, layout, _owner: owner })
+    }
+
+    fn addr(&self) -> usize {
+        self.ptr as usize
+    }
+}
+
+/// The actor thread of an actor with a gang: its workers on scoped threads,
+/// the actor loop on this one; when the loop ends (or panics) the workers
+/// are told to return and are joined.
+///
+/// # Safety
+/// As for `run_actor_with_gang`: `ptrs` and `gang` are valid until this
+/// returns, and `gang` was laid out for `workers` workers.
+unsafe fn run_with_gang(g: GangProgram, ptrs: ringkernel_device::ActorPointers, gang: *mut GangControl, workers: u32) {
+    let addr = gang as usize;
+    thread::scope(|s| {
+        for index in 0..workers {
+            let worker = g.cpu_worker;
+            let spawned = thread::Builder::new().name(format!("rk-gang-{index}")).spawn_scoped(s, move || {
+                // SAFETY: the gang memory outlives the scope; one thread per
+                // worker index.
+                let run = catch_unwind(AssertUnwindSafe(|| unsafe { worker(addr as *mut GangControl, index) }));
+                if run.is_err() {
+                    // A worker that panicked never reports its job: stop the
+                    // gang so that the actor waiting for the job fails too.
+                    // SAFETY: a control word, accessed atomically.
+                    unsafe { sys::store_release_u32(&raw mut (*(addr as *mut GangControl)).shutdown, 2) };
+                }
+            });
+            if spawned.is_err() {
+                // SAFETY: as above.
+                unsafe { sys::store_release_u32(&raw mut (*gang).shutdown, 2) };
+            }
+        }
+        // SAFETY: forwarded contract.
+        let run = catch_unwind(AssertUnwindSafe(|| unsafe { (g.cpu_actor)(ptrs, gang) }));
+        // SAFETY: a control word, accessed atomically.
+        unsafe { sys::store_release_u32(&raw mut (*gang).shutdown, 1) };
+        if let Err(payload) = run {
+            std::panic::resume_unwind(payload);
+        }
+    });
 }
 
 impl Execution for CpuExecution {
@@ -344,6 +435,19 @@ impl Execution for CpuExecution {
 
     fn wake(&self) {
         self.unparker.unpark();
+    }
+
+    fn gang(&self) -> Option<(u32, usize)> {
+        self.gang.as_ref().map(|g| (g.workers, g.layout.arena_len))
+    }
+
+    unsafe fn read_gang_arena(&self, at: usize, out: &mut [u8]) -> Result<(), GangReadError> {
+        let g = self.gang.as_ref().ok_or(GangReadError::NoGang)?;
+        check_range(at, out.len(), g.layout.arena_len)?;
+        // SAFETY: the range is inside the arena (checked), which lives as
+        // long as `self`; the caller promises no job writes it meanwhile.
+        unsafe { std::ptr::copy_nonoverlapping(g.ptr.add(g.layout.arena + at), out.as_mut_ptr(), out.len()) };
+        Ok(())
     }
 }
 

@@ -28,6 +28,7 @@ use crate::error::{BuildError, ExecutionError, LaunchError};
 use crate::memory::{ActorMemory, MemoryOwner};
 use crate::runtime::LaunchOptions;
 use ringkernel_device::ActorPointers;
+use ringkernel_shared::gang::GangControl;
 use ringkernel_shared::system::SystemControl;
 use std::fmt;
 use std::sync::Arc;
@@ -74,6 +75,19 @@ pub(crate) struct ActorProgram {
     pub type_id: u32,
     /// The runtime's actor id (for thread names, diagnostics).
     pub actor_id: u32,
+    /// The kernel's gang, if it declares one.
+    pub gang: Option<GangProgram>,
+}
+
+/// What a backend needs to run an actor's gang.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GangProgram {
+    /// `GangWork::ID`.
+    pub work_id: u32,
+    /// The actor loop with its gang, for host threads: `run_actor_with_gang::<A, HostPlatform>`.
+    pub cpu_actor: unsafe fn(ActorPointers, *mut GangControl),
+    /// One worker, for host threads: `A::run_gang_worker::<HostPlatform>`.
+    pub cpu_worker: unsafe fn(*mut GangControl, u32),
 }
 
 /// What a backend needs to run an actor system.
@@ -176,6 +190,20 @@ pub(crate) trait Execution: Send + Sync {
     /// that backed off deeply can look now. CPU: unparks the thread. Never
     /// needed for correctness: every back-off is bounded.
     fn wake(&self);
+
+    /// Workers and arena length of the actor's gang, if it has one.
+    fn gang(&self) -> Option<(u32, usize)> {
+        None
+    }
+
+    /// Copy `out.len()` bytes of the gang arena from offset `at`.
+    ///
+    /// # Safety
+    /// No gang job writes those bytes meanwhile.
+    unsafe fn read_gang_arena(&self, at: usize, out: &mut [u8]) -> Result<(), crate::gang::GangReadError> {
+        let _ = (at, out);
+        Err(crate::gang::GangReadError::NoGang)
+    }
 }
 
 /// The CUDA backend, if it can run here (driver, device, compute

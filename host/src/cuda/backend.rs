@@ -30,14 +30,16 @@
 //!   every actor of the runtime fails); the runtime polls it through
 //!   [`Execution::poll_fault`].
 
-use super::driver::{self, Context, CudaError, DeviceBuffer, MappedBuffer, Module, Stream, StreamState};
+use super::driver::{self, Context, CudaError, DeviceBuffer, Function, MappedBuffer, Module, Stream, StreamState};
 use crate::backend::{
     ActorProgram, BackendImpl, BackendKind, DeviceBlock, Execution, HostBlock, SystemExecution, SystemProgram,
 };
 use crate::error::{BuildError, ExecutionError, LaunchError};
+use crate::gang::{GangOptions, GangReadError, GangWorkers, check_range};
 use crate::memory::{ActorLayout, ActorMemory, MemoryOwner};
 use crate::runtime::LaunchOptions;
 use crate::sync::lock;
+use ringkernel_shared::gang::{GangLayout, MAX_GANG_WORKERS};
 use ringkernel_shared::system::SystemControl;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -260,6 +262,13 @@ struct DeviceOwner {
 
 impl MemoryOwner for DeviceOwner {}
 
+impl DeviceOwner {
+    /// The buffer (present until the owner is dropped).
+    fn buffer(&self) -> &DeviceBuffer {
+        self.buf.as_ref().expect("a DeviceOwner holds its buffer until dropped")
+    }
+}
+
 impl Drop for DeviceOwner {
     fn drop(&mut self) {
         if let Some(buf) = self.buf.take() {
@@ -306,6 +315,63 @@ impl Shared {
     }
 }
 
+/// A gang's device memory, kept by its execution.
+struct CudaGang {
+    buf: DeviceOwner,
+    workers: u32,
+    threads: u32,
+    layout: GangLayout,
+}
+
+impl CudaBackend {
+    /// Device memory from the pool (or new) of at least `len` bytes.
+    fn device_buffer(&self, len: usize) -> Result<DeviceOwner, LaunchError> {
+        let pooled = {
+            let mut pool = lock(&self.shared.device_pool);
+            let best = pool.iter().enumerate().filter(|(_, b)| b.len() >= len).min_by_key(|(_, b)| b.len());
+            best.map(|(i, _)| i).map(|i| pool.swap_remove(i))
+        };
+        let buf = match pooled {
+            Some(b) => b,
+            None => DeviceBuffer::new(&self.shared.ctx, len).map_err(|e| {
+                if e.name == "CUDA_ERROR_OUT_OF_MEMORY" {
+                    LaunchError::OutOfMemory { bytes: len }
+                } else {
+                    start_error("could not allocate device memory", Some(e))
+                }
+            })?,
+        };
+        Ok(DeviceOwner { buf: Some(buf), shared: Arc::clone(&self.shared) })
+    }
+
+    /// The gang memory of a launch of `f`: workers resolved against the
+    /// occupancy of `f` with the gang's block size, zeroed, control written.
+    fn gang(&self, f: &Function<'_>, entry: &str, work_id: u32, o: &GangOptions) -> Result<CudaGang, LaunchError> {
+        let per_sm =
+            f.max_active_blocks_per_sm(o.threads).map_err(|e| start_error("occupancy query failed", Some(e)))?;
+        let fit = per_sm.saturating_mul(self.shared.ctx.info().multiprocessors.max(0) as u32);
+        let workers = match o.workers {
+            GangWorkers::Exact(n) => n,
+            GangWorkers::Fill => fit.saturating_sub(1).min(MAX_GANG_WORKERS),
+        };
+        if workers == 0 || workers.saturating_add(1) > fit {
+            return Err(LaunchError::InvalidGang(format!(
+                "{workers} workers and the actor's block do not fit on the GPU at once: at most {fit} blocks of \
+                 `{entry}` with {} threads are resident ({per_sm} per SM)",
+                o.threads
+            )));
+        }
+        let layout = o.layout(workers)?;
+        let buf = self.device_buffer(layout.total)?;
+        let b = buf.buffer();
+        let control = layout.control(work_id, o.params);
+        b.zero()
+            .and_then(|()| b.write(0, bytemuck::bytes_of(&control)))
+            .map_err(|e| start_error("could not initialise the gang memory", Some(e)))?;
+        Ok(CudaGang { buf, workers, threads: o.threads, layout })
+    }
+}
+
 impl BackendImpl for CudaBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Cuda
@@ -341,16 +407,31 @@ impl BackendImpl for CudaBackend {
         }
         let module = self.shared.module_for(program.entry)?;
         let f = module.function(program.entry).map_err(|e| start_error("kernel entry lookup failed", Some(e)))?;
+        let gang = match (program.gang, &opts.gang) {
+            (Some(g), Some(o)) => Some(self.gang(&f, program.entry, g.work_id, o)?),
+            _ => None,
+        };
         let stream = Stream::new(&self.shared.ctx).map_err(|e| start_error("could not create a stream", Some(e)))?;
         let p = mem.pointers();
         // Identity-mapped (checked in `alloc_actor`): host address = device address.
-        let params = [p.control as u64, p.inbox as u64, p.outbox as u64, p.telemetry as u64];
+        let mut params = vec![p.control as u64, p.inbox as u64, p.outbox as u64, p.telemetry as u64];
+        let (grid, block, cooperative) = match &gang {
+            None => (1, opts.block_size, opts.cooperative),
+            Some(g) => {
+                params.push(g.buf.buffer().device_addr());
+                // All blocks spin for the whole launch: a cooperative launch
+                // is refused rather than left with blocks that never start.
+                (1 + g.workers, g.threads, true)
+            }
+        };
         // SAFETY: the entry made by `actor_kernel!` takes exactly these four
-        // pointers; they point into mapped memory that the runtime keeps
-        // alive until this execution is joined (BackendImpl::start contract).
-        unsafe { f.launch(&stream, 1, opts.block_size, &params, opts.cooperative) }
+        // pointers (and, with a gang, the gang memory's device address);
+        // they point into memory that the runtime (mapped actor memory) or
+        // this execution (the gang) keeps alive until it is joined
+        // (BackendImpl::start contract).
+        unsafe { f.launch(&stream, grid, block, &params, cooperative) }
             .map_err(|e| start_error(format!("could not launch `{}`", program.entry), Some(e)))?;
-        Ok(Box::new(CudaExecution { stream, fault: Mutex::new(None), _module: module }))
+        Ok(Box::new(CudaExecution { stream, fault: Mutex::new(None), _module: module, gang }))
     }
 
     fn alloc_host_block(&self, bytes: usize) -> Result<HostBlock, LaunchError> {
@@ -366,24 +447,11 @@ impl BackendImpl for CudaBackend {
     }
 
     fn alloc_device_block(&self, image: &[u8]) -> Result<DeviceBlock, LaunchError> {
-        let pooled = {
-            let mut pool = lock(&self.shared.device_pool);
-            let best = pool.iter().enumerate().filter(|(_, b)| b.len() >= image.len()).min_by_key(|(_, b)| b.len());
-            best.map(|(i, _)| i).map(|i| pool.swap_remove(i))
-        };
-        let buf = match pooled {
-            Some(b) => b,
-            None => DeviceBuffer::new(&self.shared.ctx, image.len()).map_err(|e| {
-                if e.name == "CUDA_ERROR_OUT_OF_MEMORY" {
-                    LaunchError::OutOfMemory { bytes: image.len() }
-                } else {
-                    start_error("could not allocate device memory", Some(e))
-                }
-            })?,
-        };
+        let owner = self.device_buffer(image.len())?;
+        let buf = owner.buffer();
         buf.write(0, image).map_err(|e| start_error("could not initialise device memory", Some(e)))?;
         let addr = buf.device_addr();
-        Ok(DeviceBlock { addr, _owner: Box::new(DeviceOwner { buf: Some(buf), shared: Arc::clone(&self.shared) }) })
+        Ok(DeviceBlock { addr, _owner: Box::new(owner) })
     }
 
     fn start_system(
@@ -412,7 +480,7 @@ impl BackendImpl for CudaBackend {
         // alive (with everything it points to) until the launch is joined.
         unsafe { f.launch(&stream, program.slots, 32, &[control as u64], false) }
             .map_err(|e| start_error(format!("could not launch `{}`", program.entry), Some(e)))?;
-        Ok(Arc::new(CudaExecution { stream, fault: Mutex::new(None), _module: module }))
+        Ok(Arc::new(CudaExecution { stream, fault: Mutex::new(None), _module: module, gang: None }))
     }
 }
 
@@ -435,6 +503,8 @@ struct CudaExecution {
     fault: Mutex<Option<ExecutionError>>,
     /// The kernel's code stays loaded while it runs.
     _module: Arc<Module>,
+    /// The actor's gang memory, if it has a gang.
+    gang: Option<CudaGang>,
 }
 
 impl CudaExecution {
@@ -479,6 +549,16 @@ impl Execution for CudaExecution {
 
     fn wake(&self) {
         // The kernel polls its inbox and control block; nothing to signal.
+    }
+
+    fn gang(&self) -> Option<(u32, usize)> {
+        self.gang.as_ref().map(|g| (g.workers, g.layout.arena_len))
+    }
+
+    unsafe fn read_gang_arena(&self, at: usize, out: &mut [u8]) -> Result<(), GangReadError> {
+        let g = self.gang.as_ref().ok_or(GangReadError::NoGang)?;
+        check_range(at, out.len(), g.layout.arena_len)?;
+        g.buf.buffer().read(g.layout.arena + at, out).map_err(|e| GangReadError::Device(e.to_string()))
     }
 }
 

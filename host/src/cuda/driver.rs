@@ -348,6 +348,13 @@ impl DeviceBuffer {
         self.len == 0
     }
 
+    /// Set every byte to zero.
+    pub fn zero(&self) -> Result<(), CudaError> {
+        self.ctx.bind()?;
+        // SAFETY: the whole allocation, which `self` owns.
+        unsafe { result::memset_d8_sync(self.ptr, 0, self.len) }.map_err(|e| CudaError::from_driver("cuMemsetD8", e))
+    }
+
     /// Copy `bytes` to offset `at`.
     pub fn write(&self, at: usize, bytes: &[u8]) -> Result<(), CudaError> {
         assert!(at.checked_add(bytes.len()).is_some_and(|end| end <= self.len), "write outside the buffer");
