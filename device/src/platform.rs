@@ -157,18 +157,24 @@ pub mod gpu {
 
         #[inline(always)]
         fn sync_block() {
-            // SAFETY: every thread of the block calls it (the gang worker
-            // loop is block-uniform).
-            unsafe { asm!("bar.sync 0;", options(nostack)) };
+            // `barrier.sync`, not `bar.sync`: the latter is the `.aligned`
+            // form, which requires every thread of a warp to execute the
+            // same barrier instruction. The compiler may duplicate the call
+            // into diverged paths (one thread summing while the others wait
+            // is the gang's normal case), and an aligned barrier reached
+            // from two places hung a gang on an H200.
+            // SAFETY: every thread of the block calls it the same number of
+            // times (the gang worker loop is block-uniform).
+            unsafe { asm!("barrier.sync 0;", options(nostack)) };
         }
 
         #[inline(always)]
         fn sync_block_or(pred: bool) -> bool {
             let r: u32;
-            // SAFETY: as for `sync_block`.
+            // SAFETY: as for `sync_block` (and not `.aligned` either).
             unsafe {
                 asm!(
-                    "{{ .reg .pred p, q; setp.ne.u32 p, {x}, 0; bar.red.or.pred q, 0, p; selp.u32 {r}, 1, 0, q; }}",
+                    "{{ .reg .pred p, q; setp.ne.u32 p, {x}, 0; barrier.red.or.pred q, 0, p; selp.u32 {r}, 1, 0, q; }}",
                     x = in(reg32) pred as u32, r = out(reg32) r, options(nostack)
                 )
             };
