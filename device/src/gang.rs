@@ -185,6 +185,39 @@ impl<P: Platform> Worker<P> {
         }
         P::sync_block();
     }
+    /// Wait until every worker in `others` has reached `value` (all
+    /// threads call, with the same arguments; entries `>= count()` are
+    /// skipped). Thread `i` waits for `others[i]`, so the waits overlap
+    /// (a thread waits for several when the worker has fewer threads than
+    /// `others` has entries); then what each of them wrote before
+    /// signalling is visible to every thread of this worker.
+    #[inline(always)]
+    pub fn wait_for_all(&self, others: &[u32], value: u32) {
+        let mut i = self.thread as usize;
+        while i < others.len() {
+            let other = others[i];
+            if other < self.count {
+                let mut rounds = 0u32;
+                // SAFETY: a counter in the gang memory, written atomically.
+                while !reached(unsafe { gpu::load_acquire_u32(self.progress.add(other as usize)) }, value) {
+                    rounds = rounds.wrapping_add(1);
+                    P::relax(rounds);
+                }
+            }
+            i += self.threads as usize;
+        }
+        P::sync_block();
+    }
+    /// Worker `i`'s progress now (0 for `i >= count()`): for a worker, its
+    /// own count at the start of a job, which only it changes.
+    #[inline(always)]
+    pub fn progress_of(&self, i: u32) -> u32 {
+        if i >= self.count {
+            return 0;
+        }
+        // SAFETY: a counter in the gang memory, written atomically.
+        unsafe { gpu::load_acquire_u32(self.progress.add(i as usize)) }
+    }
     /// This worker's result for `finish` (thread 0 only; others' calls are
     /// ignored).
     #[inline(always)]

@@ -220,14 +220,5 @@ fn shfl_down(v: f64, d: u32) -> f64 {
     f64::from_bits(u64::from(a) | (u64::from(b) << 32))
 }
 
-/// A panic cannot unwind on the GPU: trap, which the host sees as a sticky
-/// launch failure (`CUDA_ERROR_LAUNCH_FAILED`) and reports. The kernels
-/// have no panicking path the optimiser keeps, but `core` needs a handler.
-///
-/// This crate does not depend on `ringkernel-device` (which has its own
-/// handler); a crate that links both must keep only one.
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: `trap` has no preconditions; it aborts the kernel.
-    unsafe { core::arch::nvptx::trap() }
-}
+// The panic handler (a trap) comes from `ringkernel-device`, which this
+// crate links for its persistent actor (`crate::persistent`).

@@ -56,6 +56,7 @@ pub mod actor;
 pub mod batch;
 pub mod fdtd;
 pub mod grid;
+pub mod persistent;
 pub mod protocol;
 
 #[cfg(all(feature = "kernels", target_arch = "nvptx64"))]
@@ -69,10 +70,15 @@ pub mod cpu;
 pub mod gpu;
 #[cfg(feature = "std")]
 pub mod image;
+#[cfg(feature = "gpu")]
+pub mod bench;
+#[cfg(feature = "gpu")]
+pub mod session;
 #[cfg(feature = "std")]
 pub mod sim;
 
 pub use actor::{Field, WaveState};
+pub use persistent::{WaveActor, WaveGangParams};
 pub use fdtd::{Coeffs, ParamError, Params};
 pub use grid::{GridDims, GridError};
 pub use protocol::{Command, CommandKind, ErrorCode, Op, Reply, ReplyKind};

@@ -44,6 +44,9 @@ enum RunError {
     /// feature.
     #[cfg(not(feature = "gpu"))]
     NoGpuFeature(&'static str),
+    /// The persistent-vs-batch comparison of `--bench` failed.
+    #[cfg(feature = "gpu")]
+    Bench(String),
     /// A file or folder could not be written.
     Io {
         /// What was being done.
@@ -69,6 +72,8 @@ impl fmt::Display for RunError {
             Self::Gpu { what, source } => write!(f, "{what}: {source}"),
             #[cfg(not(feature = "gpu"))]
             Self::NoGpuFeature(what) => write!(f, "{what}: {NO_GPU_FEATURE}"),
+            #[cfg(feature = "gpu")]
+            Self::Bench(why) => write!(f, "--bench: {why}"),
             Self::Io { what, path, source } => write!(f, "cannot {what} {}: {source}", path.display()),
         }
     }
@@ -84,6 +89,8 @@ impl std::error::Error for RunError {
             Self::Gpu { source, .. } => Some(source),
             #[cfg(not(feature = "gpu"))]
             Self::NoGpuFeature(_) => None,
+            #[cfg(feature = "gpu")]
+            Self::Bench(_) => None,
             Self::Io { source, .. } => Some(source),
             Self::Protocol { .. } => None,
         }
@@ -374,6 +381,9 @@ fn run(opts: &Options) -> Result<(), RunError> {
 /// Timed steps per size of `--bench` when `--steps` is not given.
 const BENCH_STEPS: [(u32, u32); 3] = [(64, 2000), (128, 1000), (256, 500)];
 
+/// Mixed frames `--bench` times per engine.
+const BENCH_FRAMES: usize = 20;
+
 /// Timed steps of `--bench`'s CPU baseline at 64³ when `--steps` is not given.
 const BENCH_CPU_STEPS: u32 = 200;
 
@@ -391,7 +401,7 @@ const BENCH_COPY_REPS: u32 = 20;
 /// the CPU engine at 64³ as the baseline, all in one run.
 #[cfg(feature = "gpu")]
 fn bench(opts: &Options) -> Result<(), RunError> {
-    use ringkernel_wavesim::{GpuBatch, gpu};
+    use ringkernel_wavesim::GpuBatch;
     let err = |source| RunError::Gpu { what: "--bench", source };
     let probe = GpuBatch::new(GridDims::cube(8).expect("8³ is a valid grid")).map_err(err)?;
     println!(
@@ -409,30 +419,26 @@ fn bench(opts: &Options) -> Result<(), RunError> {
         bw.reps,
         bw.seconds * 1e3
     );
-    println!(
-        "{:>8}  {:>6}  {:>10}  {:>10}  {:>10}  {:>12}  {:>8}",
-        "grid", "steps", "time (ms)", "us/step", "Mcells/s", "GB/s (12B/c)", "% of bw"
-    );
-    for (side, default_steps) in BENCH_STEPS {
-        let dims = GridDims::cube(side).expect("bench sizes are valid grids");
-        let steps = if opts.steps_given { opts.steps } else { default_steps };
-        let row = gpu::bench(&[dims], steps).map_err(err)?[0];
-        println!(
-            "{:>8}  {:>6}  {:>10.2}  {:>10.2}  {:>10.1}  {:>12.1}  {:>7.1}%",
-            format!("{side}^3"),
-            row.steps,
-            row.seconds * 1e3,
-            row.seconds * 1e6 / f64::from(row.steps),
-            row.mcells_per_s(),
-            row.effective_gb_per_s(),
-            100.0 * row.effective_gb_per_s() / bw.gb_per_s()
-        );
+    let sizes: Vec<(u32, u32)> = BENCH_STEPS
+        .iter()
+        .map(|&(side, steps)| (side, if opts.steps_given { opts.steps } else { steps }))
+        .collect();
+    let cmp = ringkernel_wavesim::bench::compare(&sizes, BENCH_FRAMES, bw.gb_per_s())
+        .map_err(|e| RunError::Bench(e.to_string()))?;
+    let md = cmp.to_markdown();
+    println!("{md}");
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M:%S UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let json = cmp.to_json(&[("command", command.clone()), ("date", date.clone())]);
+    let head = format!("# WaveSim3D: persistent vs batch\n\nCommand: `{command}`. Date: {date}.\n\n");
+    for (name, text) in [("wavesim-bench.json", json), ("wavesim-bench.md", format!("{head}{md}"))] {
+        std::fs::write(name, text).map_err(|e| RunError::Bench(format!("writing {name}: {e}")))?;
+        println!("wrote {name}");
     }
-    println!(
-        "Mcells/s counts all nx*ny*nz cells per step; GB/s assumes the minimum traffic of 12 bytes per cell \
-         (read p and p_prev, write p_next: 3 x 4 B, neighbours from cache), so it is a lower bound on the DRAM \
-         traffic, and % of bw is that over the measured copy bandwidth"
-    );
     cpu_baseline(opts)
 }
 

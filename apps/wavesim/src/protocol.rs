@@ -167,6 +167,10 @@ u32_kind! {
         NO_CHECKPOINT = 7, "no checkpoint";
         /// The simulation has terminated.
         TERMINATED = 8, "terminated";
+        /// The engine cannot run commands: a persistent actor launched
+        /// without its gang, or with a gang whose parameters or arena do
+        /// not hold the grid (see `persistent`).
+        ENGINE_UNAVAILABLE = 9, "engine unavailable";
     }
 }
 
