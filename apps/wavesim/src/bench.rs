@@ -10,10 +10,10 @@
 //! | inject latency | an `InjectImpulse` request, simulation resident and idle; and one sent right behind a `RunSteps(10)` | `wavesim_inject` launch + synchronisation |
 
 use std::fmt::Write as _;
+use std::format;
 use std::string::{String, ToString};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
-use std::format;
 
 use ringkernel::{Backend, GangWorkers};
 
@@ -344,7 +344,9 @@ impl Comparison {
                 t.batch_s / t.persistent_s
             );
         }
-        s.push_str("\n% of bw: 12 bytes per cell per step (read p and p_prev, write p_next) over the copy bandwidth.\n\n");
+        s.push_str(
+            "\n% of bw: 12 bytes per cell per step (read p and p_prev, write p_next) over the copy bandwidth.\n\n",
+        );
         s.push_str("### Mixed frame, 64³: 1000 steps + 10 injects + 5 queries\n\n");
         s.push_str("| engine | frames | p50 (µs) | p99 (µs) | min (µs) | p50 vs launch-per-op |\n| --- | --- | --- | --- | --- | --- |\n");
         for (name, p) in [

@@ -20,8 +20,12 @@ pub enum Backend {
     /// The batch GPU engine (`GpuBatch`, one kernel launch per step); the
     /// run fails, saying why, when there is no GPU, driver or PTX.
     Gpu,
-    /// The batch GPU engine when it starts, else the CPU (the binary says
-    /// which, and why not the GPU).
+    /// The persistent engine (`session::PersistentSim`: one RingKernel
+    /// actor launch with a gang of tile workers, fed the commands); the run
+    /// fails, saying why, when there is no GPU, driver or PTX.
+    Persistent,
+    /// The persistent GPU engine when it starts, else the CPU (the binary
+    /// says which, and why not the GPU).
     Auto,
 }
 
@@ -31,6 +35,7 @@ impl Backend {
         match self {
             Self::Cpu => "cpu",
             Self::Gpu => "gpu",
+            Self::Persistent => "persistent",
             Self::Auto => "auto",
         }
     }
@@ -180,10 +185,12 @@ Options:
   --damping G            damping per step, 0 <= G < 1 (default 0.005)
   --engine rayon|naive   CPU engine: parallel over z planes, or one thread (default rayon)
   --threads N            rayon threads (default: one per core)
-  --backend cpu|gpu|auto where to run (default auto): gpu runs the same commands on the
-                         batch GPU engine (one kernel launch per step) and fails, saying
-                         why, without a GPU, driver or PTX; auto uses the GPU when that
-                         engine starts, else the CPU, and prints which and why
+  --backend B            where to run: cpu, gpu, persistent or auto (default auto).
+                         persistent runs the same commands on the persistent GPU
+                         engine (one actor launch whose gang holds and steps the field);
+                         gpu on the batch GPU engine (one kernel launch per step); both
+                         fail, saying why, without a GPU, driver or PTX; auto uses the
+                         persistent engine when it starts, else the CPU, and says why
   --output PATH          PNG of the mid-plane z = nz/2 (default target/wavesim/midplane.png,
                          relative to the working directory)
   --scale N              pixels per cell in the PNG, 1 to 64 (default: at least 512 pixels wide)
@@ -191,8 +198,11 @@ Options:
                          time the batch GPU engine at 64^3, 128^3 and 256^3 (Mcells/s,
                          effective GB/s at 12 B/cell, % of the measured bandwidth), then
                          the CPU engine at 64^3 as the baseline; --steps sets the timed
-                         steps (default 2000, 1000, 500; 200 on the CPU); needs a GPU and
-                         the PTX of `cargo xtask build-ptx`
+                         steps (default 2000, 1000, 500; 200 on the CPU); also the
+                         persistent engine beside it (same sizes, the mixed frame of
+                         1000 steps + 10 injects + 5 queries, inject latency), written
+                         to wavesim-bench.json and .md in the folder of --output; needs
+                         a GPU and the PTX of `cargo xtask build-ptx`
   -h, --help             print this help
 ";
 
@@ -302,8 +312,9 @@ where
                 opts.backend = match v {
                     "cpu" => Backend::Cpu,
                     "gpu" => Backend::Gpu,
+                    "persistent" => Backend::Persistent,
                     "auto" => Backend::Auto,
-                    _ => return Err(bad(flag, v, "`cpu`, `gpu` or `auto`")),
+                    _ => return Err(bad(flag, v, "`cpu`, `gpu`, `persistent` or `auto`")),
                 }
             }
             "--output" => {
@@ -411,9 +422,10 @@ mod tests {
         assert_eq!(msg, "invalid value `0` for `--steps`: expected a whole number from 1 to 4294967295");
         assert_eq!(
             err(&["--backend", "tpu"]).to_string(),
-            "invalid value `tpu` for `--backend`: expected `cpu`, `gpu` or `auto`"
+            "invalid value `tpu` for `--backend`: expected `cpu`, `gpu`, `persistent` or `auto`"
         );
         assert_eq!(run(&["--backend=gpu"]).backend, Backend::Gpu);
         assert_eq!(run(&["--backend", "auto"]).backend, Backend::Auto);
+        assert_eq!(run(&["--backend", "persistent"]).backend, Backend::Persistent);
     }
 }

@@ -62,6 +62,8 @@ pub mod protocol;
 #[cfg(all(feature = "kernels", target_arch = "nvptx64"))]
 pub mod kernels;
 
+#[cfg(feature = "gpu")]
+pub mod bench;
 #[cfg(feature = "std")]
 pub mod cli;
 #[cfg(feature = "std")]
@@ -71,16 +73,14 @@ pub mod gpu;
 #[cfg(feature = "std")]
 pub mod image;
 #[cfg(feature = "gpu")]
-pub mod bench;
-#[cfg(feature = "gpu")]
 pub mod session;
 #[cfg(feature = "std")]
 pub mod sim;
 
 pub use actor::{Field, WaveState};
-pub use persistent::{WaveActor, WaveGangParams};
 pub use fdtd::{Coeffs, ParamError, Params};
 pub use grid::{GridDims, GridError};
+pub use persistent::{WaveActor, WaveGangParams};
 pub use protocol::{Command, CommandKind, ErrorCode, Op, Reply, ReplyKind};
 
 #[cfg(feature = "std")]

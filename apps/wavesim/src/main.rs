@@ -47,6 +47,9 @@ enum RunError {
     /// The persistent-vs-batch comparison of `--bench` failed.
     #[cfg(feature = "gpu")]
     Bench(String),
+    /// The persistent engine could not start or go on.
+    #[cfg(feature = "gpu")]
+    Persistent(ringkernel_wavesim::session::SessionError),
     /// A file or folder could not be written.
     Io {
         /// What was being done.
@@ -74,6 +77,8 @@ impl fmt::Display for RunError {
             Self::NoGpuFeature(what) => write!(f, "{what}: {NO_GPU_FEATURE}"),
             #[cfg(feature = "gpu")]
             Self::Bench(why) => write!(f, "--bench: {why}"),
+            #[cfg(feature = "gpu")]
+            Self::Persistent(e) => write!(f, "persistent engine: {e}"),
             Self::Io { what, path, source } => write!(f, "cannot {what} {}: {source}", path.display()),
         }
     }
@@ -91,6 +96,8 @@ impl std::error::Error for RunError {
             Self::NoGpuFeature(_) => None,
             #[cfg(feature = "gpu")]
             Self::Bench(_) => None,
+            #[cfg(feature = "gpu")]
+            Self::Persistent(e) => Some(e),
             Self::Io { source, .. } => Some(source),
             Self::Protocol { .. } => None,
         }
@@ -141,6 +148,8 @@ enum Session {
         state: ringkernel_wavesim::WaveState,
         field: Box<ringkernel_wavesim::GpuBatch>,
     },
+    #[cfg(feature = "gpu")]
+    Persistent(ringkernel_wavesim::session::PersistentSim),
 }
 
 impl Session {
@@ -155,27 +164,45 @@ impl Session {
                 Ok(cpu())
             }
             #[cfg(feature = "gpu")]
-            Backend::Gpu | Backend::Auto => match ringkernel_wavesim::GpuBatch::new(opts.dims) {
+            Backend::Gpu => match ringkernel_wavesim::GpuBatch::new(opts.dims) {
                 Ok(field) => {
-                    let arrow = if opts.backend == Backend::Auto { "auto -> " } else { "" };
                     println!(
-                        "backend: {arrow}gpu (batch engine on {}, kernels from {})",
+                        "backend: gpu (batch engine on {}, kernels from {})",
                         field.device_name(),
                         field.kernel_file().display()
                     );
                     let state = ringkernel_wavesim::WaveState::new(Params::DEFAULT);
                     Ok(Self::Gpu { state, field: Box::new(field) })
                 }
-                Err(source) if opts.backend == Backend::Gpu => Err(RunError::Gpu { what: "--backend gpu", source }),
-                Err(e) => {
-                    // One line, whatever the driver's message holds.
-                    let reason = e.to_string().replace('\n', " ");
-                    println!("backend: auto -> cpu ({reason})");
-                    Ok(cpu())
-                }
+                Err(source) => Err(RunError::Gpu { what: "--backend gpu", source }),
             },
+            #[cfg(feature = "gpu")]
+            Backend::Persistent | Backend::Auto => {
+                use ringkernel_wavesim::session::PersistentSim;
+                let backend =
+                    PersistentSim::launch(opts.dims, ringkernel::Backend::Cuda, ringkernel::GangWorkers::Fill);
+                match backend {
+                    Ok(sim) => {
+                        let arrow = if opts.backend == Backend::Auto { "auto -> " } else { "" };
+                        println!(
+                            "backend: {arrow}persistent (one actor launch, {} gang workers of {} threads)",
+                            sim.workers(),
+                            ringkernel_wavesim::session::WORKER_THREADS
+                        );
+                        Ok(Self::Persistent(sim))
+                    }
+                    Err(e) if opts.backend == Backend::Persistent => Err(RunError::Persistent(e)),
+                    Err(e) => {
+                        let reason = e.to_string().replace('\n', " ");
+                        println!("backend: auto -> cpu ({reason})");
+                        Ok(cpu())
+                    }
+                }
+            }
             #[cfg(not(feature = "gpu"))]
             Backend::Gpu => Err(RunError::NoGpuFeature("--backend gpu")),
+            #[cfg(not(feature = "gpu"))]
+            Backend::Persistent => Err(RunError::NoGpuFeature("--backend persistent")),
             #[cfg(not(feature = "gpu"))]
             Backend::Auto => {
                 println!("backend: auto -> cpu ({NO_GPU_FEATURE})");
@@ -196,6 +223,8 @@ impl Session {
             }
             #[cfg(feature = "gpu")]
             Self::Gpu { .. } => "engine batch GPU (one wavesim_step launch per step)".into(),
+            #[cfg(feature = "gpu")]
+            Self::Persistent(_) => "engine persistent GPU actor (RunSteps stepped by its gang, no launch)".into(),
         }
     }
 
@@ -213,6 +242,8 @@ impl Session {
                     None => Ok(reply),
                 }
             }
+            #[cfg(feature = "gpu")]
+            Self::Persistent(sim) => sim.command(*cmd).map_err(RunError::Persistent),
         }
     }
 
@@ -225,6 +256,8 @@ impl Session {
             Self::Gpu { field, .. } => {
                 field.synchronize().map_err(|source| RunError::Gpu { what: "the GPU run", source })
             }
+            #[cfg(feature = "gpu")]
+            Self::Persistent(_) => Ok(()),
         }
     }
 
@@ -238,6 +271,14 @@ impl Session {
                 let d = field.dims();
                 let plane = d.nx() as usize * d.ny() as usize;
                 let p = field.pressure().map_err(|source| RunError::Gpu { what: "the GPU run", source })?;
+                let z = d.nz() as usize / 2;
+                Ok(p[z * plane..(z + 1) * plane].to_vec())
+            }
+            #[cfg(feature = "gpu")]
+            Self::Persistent(sim) => {
+                let d = sim.dims();
+                let plane = d.nx() as usize * d.ny() as usize;
+                let p = sim.pressure().map_err(RunError::Persistent)?;
                 let z = d.nz() as usize / 2;
                 Ok(p[z * plane..(z + 1) * plane].to_vec())
             }
@@ -419,10 +460,8 @@ fn bench(opts: &Options) -> Result<(), RunError> {
         bw.reps,
         bw.seconds * 1e3
     );
-    let sizes: Vec<(u32, u32)> = BENCH_STEPS
-        .iter()
-        .map(|&(side, steps)| (side, if opts.steps_given { opts.steps } else { steps }))
-        .collect();
+    let sizes: Vec<(u32, u32)> =
+        BENCH_STEPS.iter().map(|&(side, steps)| (side, if opts.steps_given { opts.steps } else { steps })).collect();
     let cmp = ringkernel_wavesim::bench::compare(&sizes, BENCH_FRAMES, bw.gb_per_s())
         .map_err(|e| RunError::Bench(e.to_string()))?;
     let md = cmp.to_markdown();
@@ -435,9 +474,13 @@ fn bench(opts: &Options) -> Result<(), RunError> {
         .unwrap_or_default();
     let json = cmp.to_json(&[("command", command.clone()), ("date", date.clone())]);
     let head = format!("# WaveSim3D: persistent vs batch\n\nCommand: `{command}`. Date: {date}.\n\n");
+    // Next to the picture `--output` names (it is not written by --bench).
+    let dir = opts.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| RunError::Bench(format!("creating {}: {e}", dir.display())))?;
     for (name, text) in [("wavesim-bench.json", json), ("wavesim-bench.md", format!("{head}{md}"))] {
-        std::fs::write(name, text).map_err(|e| RunError::Bench(format!("writing {name}: {e}")))?;
-        println!("wrote {name}");
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| RunError::Bench(format!("writing {}: {e}", path.display())))?;
+        println!("wrote {}", path.display());
     }
     cpu_baseline(opts)
 }

@@ -301,7 +301,7 @@ impl Arena {
 /// Rows a thread group takes in flight at once in [`step_tile`]: their
 /// loads are all issued before the first update, so each thread keeps
 /// several cells' memory traffic outstanding.
-const ROWS_IN_FLIGHT: usize = 4;
+const ROWS_IN_FLIGHT: usize = 8;
 
 /// One step of tile `t`: every cell through [`batch::step_cell`]'s update.
 /// The worker's threads form groups of `min(threads, interior x rounded up
@@ -337,32 +337,34 @@ unsafe fn step_tile<P: Platform>(cur: *const f32, prev: *mut f32, dims: GridDims
         }
         let mut x = 1 + lane;
         while x < nx - 1 {
-            // All loads of the rows in flight first, then the updates.
+            // All loads of the rows in flight first, then the updates, in
+            // one branch-free block: a row past the tile's end reloads the
+            // first row (always live) and skips its store. (With a branch
+            // per row the compiler put each row's additions right after its
+            // loads, and every row waited for memory in turn.)
             let mut v = [[0.0f32; 8]; ROWS_IN_FLIGHT];
             for j in 0..ROWS_IN_FLIGHT {
-                if live[j] {
-                    let i = (start[j] + x) as usize;
-                    let (n, p) = (nx as usize, plane as usize);
-                    // SAFETY: cell `i` is interior (x in 1..nx−1, the row of
-                    // an interior y and z), so all seven are cells of the grid.
-                    v[j] = unsafe {
-                        [
-                            cur.add(i).read(),
-                            prev.add(i).read(),
-                            cur.add(i - 1).read(),
-                            cur.add(i + 1).read(),
-                            cur.add(i - n).read(),
-                            cur.add(i + n).read(),
-                            cur.add(i - p).read(),
-                            cur.add(i + p).read(),
-                        ]
-                    };
-                }
+                let i = (if live[j] { start[j] } else { start[0] } + x) as usize;
+                let (n, p) = (nx as usize, plane as usize);
+                // SAFETY: cell `i` is interior (x in 1..nx−1, the row of an
+                // interior y and z), so all seven are cells of the grid.
+                v[j] = unsafe {
+                    [
+                        cur.add(i).read(),
+                        prev.add(i).read(),
+                        cur.add(i - 1).read(),
+                        cur.add(i + 1).read(),
+                        cur.add(i - n).read(),
+                        cur.add(i + n).read(),
+                        cur.add(i - p).read(),
+                        cur.add(i + p).read(),
+                    ]
+                };
             }
             for j in 0..ROWS_IN_FLIGHT {
+                let [c, q, xm, xp, ym, yp, zm, zp] = v[j];
+                let next = fdtd::update_value(c, q, xm, xp, ym, yp, zm, zp, k);
                 if live[j] {
-                    let [c, q, xm, xp, ym, yp, zm, zp] = v[j];
-                    let next = fdtd::update_value(c, q, xm, xp, ym, yp, zm, zp, k);
                     // SAFETY: this thread's own cell of the tile (contract).
                     unsafe { prev.add((start[j] + x) as usize).write(next) };
                 }

@@ -22,8 +22,8 @@
 
 use std::fmt;
 use std::time::Duration;
-use std::vec::Vec;
 use std::vec;
+use std::vec::Vec;
 
 use ringkernel::{
     Backend, BackendKind, BuildError, GangOptions, GangReadError, GangWorkers, KernelHandle, LaunchError,

@@ -93,7 +93,7 @@ fn bad_flags_fail_with_exit_code_2() {
         (&["--steps"], "option `--steps` needs a value"),
         (&["--steps", "0"], "invalid value `0` for `--steps`"),
         (&["--size", "2"], "invalid `--size`: grid axis x has 2 cells"),
-        (&["--backend", "tpu"], "invalid value `tpu` for `--backend`: expected `cpu`, `gpu` or `auto`"),
+        (&["--backend", "tpu"], "invalid value `tpu` for `--backend`: expected `cpu`, `gpu`, `persistent` or `auto`"),
         (&["--damping", "1.5"], "invalid value `1.5` for `--damping`"),
         (&["run"], "unexpected argument `run`"),
     ] {
@@ -111,7 +111,7 @@ fn help_lists_the_options() {
     let out = wavesim(&["--help"]);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--size", "--steps", "--backend cpu|gpu|auto", "--output", "--engine", "--threads", "--bench"] {
+    for flag in ["--size", "--steps", "--backend B", "--output", "--engine", "--threads", "--bench"] {
         assert!(stdout.contains(flag), "{flag}");
     }
 }
@@ -133,16 +133,22 @@ fn unwritable_output_is_a_clear_error() {
 
 #[test]
 fn bench_runs_on_a_gpu_or_says_why_not() {
-    let out = wavesim(&["--bench", "--steps", "5"]);
+    let dir = scratch_dir("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("unused.png");
+    let out = wavesim(&["--bench", "--steps", "5", "--output", png.to_str().unwrap()]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if out.status.success() {
-        // A GPU machine: one line per size.
-        for size in ["64^3", "128^3", "256^3"] {
-            assert!(stdout.lines().any(|l| l.trim_start().starts_with(size) && l.contains(" 5 ")), "{stdout}");
+        // A GPU machine: one row per size, both engines.
+        for size in ["64³", "128³", "256³"] {
+            assert!(stdout.lines().any(|l| l.starts_with(&format!("| {size} | 5 |"))), "{stdout}");
         }
-        assert!(stdout.contains("Mcells/s") && stdout.contains("GB/s"), "{stdout}");
-        assert!(stdout.contains("memory bandwidth: ") && stdout.contains("% of bw"), "{stdout}");
+        assert!(stdout.contains("G cells/s") && stdout.contains("% of bw"), "{stdout}");
+        assert!(stdout.contains("memory bandwidth: ") && stdout.contains("### Mixed frame"), "{stdout}");
         assert!(stdout.contains("CPU baseline: 64^3, 5 steps"), "{stdout}");
+        let json = std::fs::read_to_string(dir.join("wavesim-bench.json")).expect("the JSON results");
+        assert!(json.contains("\"mixed_frame_64\"") && json.contains("\"inject_latency_64\""), "{json}");
+        assert!(dir.join("wavesim-bench.md").is_file());
     } else {
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(
@@ -151,12 +157,15 @@ fn bench_runs_on_a_gpu_or_says_why_not() {
             "{stderr}"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Why the GPU engine cannot start here, as `GpuError` words it: no driver
 /// or device, or no PTX.
 fn is_gpu_reason(text: &str) -> bool {
-    text.contains("no CUDA GPU is usable here") || text.contains("kernels (ringkernel_wavesim.ptx) were not found")
+    text.contains("no CUDA GPU is usable here")
+        || text.contains("kernels (ringkernel_wavesim.ptx) were not found")
+        || text.contains("the CUDA backend is unavailable")
 }
 
 #[test]
@@ -190,8 +199,8 @@ fn backend_auto_uses_the_gpu_or_says_why_it_falls_back() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let first = stdout.lines().next().unwrap_or_default();
-    if first.starts_with("backend: auto -> gpu (batch engine on ") {
-        assert!(stdout.contains("engine batch GPU"), "{stdout}");
+    if first.starts_with("backend: auto -> persistent (") {
+        assert!(stdout.contains("engine persistent GPU actor"), "{stdout}");
     } else {
         // The CPU fallback: the reason on the same line, then a CPU run.
         assert!(first.starts_with("backend: auto -> cpu (") && first.ends_with(')'), "{first}");
@@ -245,5 +254,34 @@ fn backend_gpu_runs_the_session_on_the_gpu() {
     let bytes = std::fs::read(&gpu_png).expect("the GPU run wrote its PNG");
     let reader = png::Decoder::new(std::io::Cursor::new(&bytes[..])).read_info().expect("a PNG");
     assert_eq!((reader.info().width, reader.info().height), (512, 512));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: run on a GPU machine via `cargo xtask gpu-bundle` + run-tests.sh (--include-ignored)"]
+fn backend_persistent_runs_the_session_in_one_launch() {
+    let dir = scratch_dir("persistent");
+    let (gpu_png, cpu_png) = (dir.join("p.png"), dir.join("c.png"));
+    let args = ["--size", "16", "--steps", "40", "--report", "10", "--impulses", "4"];
+    let run = |backend: &str, png: &PathBuf| {
+        let out = wavesim(&[&args[..], &["--backend", backend, "--output", png.to_str().unwrap()]].concat());
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{backend}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let p = run("persistent", &gpu_png);
+    assert!(p.starts_with("backend: persistent (one actor launch, "), "{p}");
+    assert!(p.contains("bad command check: RunSteps(0) -> Error(zero steps)"), "{p}");
+    assert!(p.contains("terminate -> Terminated at step 40"), "{p}");
+    // Bit-equal fields: the printed energies (7 significant digits) match
+    // the CPU run's.
+    let cpu = run("cpu", &cpu_png);
+    let (ep, ec) = (energies(&p), energies(&cpu));
+    assert_eq!(ep.len(), 4, "{p}");
+    assert_eq!(ep.len(), ec.len());
+    for (g, c) in ep.iter().zip(&ec) {
+        assert!((g - c).abs() <= 1e-6 * c.abs(), "persistent {g} vs cpu {c}");
+    }
+    assert!(gpu_png.is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -62,7 +62,8 @@ fn check_against_reference(sim: &PersistentSim) {
         }
     }
     let (cur, prev) = sim.fields().unwrap();
-    for (what, a, b) in [("current", &cur, reference.field().pressure()), ("previous", &prev, reference.field().previous())]
+    for (what, a, b) in
+        [("current", &cur, reference.field().pressure()), ("previous", &prev, reference.field().previous())]
     {
         let differing = a.iter().zip(b.iter()).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
         let peak = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
