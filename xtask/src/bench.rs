@@ -70,7 +70,15 @@ pub fn collect(dir: &Path, results: &Path) -> Result<Vec<PathBuf>> {
     let device = check_results(&text)?;
     fs::create_dir_all(results).map_err(Error::io(format!("creating {}", results.display())))?;
     let mut copied = Vec::new();
-    for name in ["gpu-bench.json", "gpu-bench.md", "gpu-tests.log", "hello-gpu.log", "wavesim-bench.log"] {
+    for name in [
+        "gpu-bench.json",
+        "gpu-bench.md",
+        "gpu-tests.log",
+        "hello-gpu.log",
+        "wavesim-bench.log",
+        "wavesim-bench.json",
+        "wavesim-bench.md",
+    ] {
         let from = dir.join(name);
         if !from.exists() {
             if name == "gpu-bench.md" {
