@@ -33,10 +33,10 @@ use crate::system::{PendingRequest, SlotLink};
 use core::marker::PhantomData;
 use ringkernel_shared::checksum::checksum32;
 use ringkernel_shared::control::{FLAG_AUTO_ACTIVATE, FLAG_RESTORE};
+use ringkernel_shared::gang::GangControl;
 use ringkernel_shared::snapshot::{
     RESTORE_ERROR_BASE, SNAPSHOT_HEADER_BYTES, STATUS_TOO_LARGE, STATUS_UNSUPPORTED, SnapshotHeader,
 };
-use ringkernel_shared::gang::GangControl;
 use ringkernel_shared::{
     Command, ControlBlock, DEAD_LETTER_TYPE_ID, DeadLetterRecord, Envelope, HlcTimestamp, LifecycleState, MessageFlags,
     PAYLOAD_BYTES, RingHeader, TelemetryBuffer,

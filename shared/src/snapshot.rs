@@ -156,7 +156,9 @@ impl core::fmt::Display for SnapshotError {
         match self {
             Self::BadMagic(m) => write!(f, "no snapshot in the region (magic {m:#010x})"),
             Self::BadVersion(v) => write!(f, "snapshot header version {v} is not {SNAPSHOT_VERSION}"),
-            Self::Status(STATUS_UNSUPPORTED) => f.write_str("the actor takes no snapshots (Actor::SNAPSHOT_BYTES is 0)"),
+            Self::Status(STATUS_UNSUPPORTED) => {
+                f.write_str("the actor takes no snapshots (Actor::SNAPSHOT_BYTES is 0)")
+            }
             Self::Status(STATUS_TOO_LARGE) => {
                 f.write_str("Actor::snapshot reported more bytes than Actor::SNAPSHOT_BYTES")
             }
