@@ -327,6 +327,14 @@ pub enum ExecutionError {
     /// runtime's GPU context.
     #[error("the actor's GPU kernel failed")]
     Gpu(#[source] crate::cuda::driver::CudaError),
+    /// The worker process of an actor with a recovery policy on CUDA
+    /// could not start its kernel, or ended without a report
+    /// ([`crate::cuda::isolated`]).
+    #[error("the actor's worker process failed: {message}")]
+    Worker {
+        /// What it reported, or what the runtime saw.
+        message: String,
+    },
     /// The execution did not finish within the time given to `join`.
     #[error("the actor's execution did not finish within {waited:?}")]
     JoinTimeout {

@@ -35,7 +35,6 @@ pub(crate) const BLOCK_ALIGN: usize = 128;
 /// Something that keeps an actor block alive and frees it on drop (CPU: a
 /// heap allocation; CUDA: mapped pinned host memory).
 pub(crate) trait MemoryOwner: Send + Sync {
-    #[allow(dead_code, reason = "the CUDA worker-process backend, next commit")]
     /// The file descriptor of the shared mapping holding the block, for a
     /// backend that runs the actor in another process (`None`: ordinary
     /// memory of this process).
@@ -207,7 +206,6 @@ impl ActorMemory {
     }
 
     /// The shared-mapping descriptor of the block, if it has one.
-    #[allow(dead_code, reason = "the CUDA worker-process backend, next commit")]
     pub(crate) fn shared_fd(&self) -> Option<std::os::fd::RawFd> {
         self._owner.shared_fd()
     }
