@@ -377,17 +377,15 @@ impl Execution for WorkerExecution {
             }
             st = self.watch.changed.wait_timeout(st, left).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
         }
-        let result = match &*st {
-            Status::Failed(e) => Err(e.clone()),
-            _ => Ok(()),
-        };
         drop(st);
         // The kernel has ended (or its worker failed): make sure the process
-        // is gone too, so nothing of it touches the memory afterwards.
+        // is gone too, so nothing of it touches the memory afterwards. A
+        // fault stays reported by `poll_fault`; like a CPU thread that
+        // panicked, the execution itself is then joined.
         let mut child = lock(&self.child);
         let _ = child.kill();
         let _ = child.wait();
-        result
+        Ok(())
     }
 
     fn wake(&self) {
