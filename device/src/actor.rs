@@ -63,7 +63,35 @@ pub trait Actor: Sized {
     /// errors that the actor survives are answered with
     /// [`Context::reply_error`] instead.
     fn handle(&mut self, ctx: &mut Context<'_, Self>, msg: Self::Msg) -> Result<(), Fault>;
+
+    /// Bytes [`Actor::snapshot`] writes at most. 0 (the default): the actor
+    /// takes no snapshots; the host's `checkpoint` reports that, and a
+    /// recovery starts it afresh with [`Actor::create`].
+    const SNAPSHOT_BYTES: usize = 0;
+
+    /// Write the state into `out` (exactly [`Actor::SNAPSHOT_BYTES`] long)
+    /// and return how many bytes were used. Called by the loop between two
+    /// messages when the host asks for a checkpoint; on the GPU only lane 0
+    /// calls it, so it must only read `self`.
+    fn snapshot(&self, out: &mut [u8]) -> usize {
+        let _ = out;
+        0
+    }
+
+    /// Replace the state with one [`Actor::snapshot`] wrote (`bytes` is what
+    /// it returned). Called right after [`Actor::create`] when an
+    /// incarnation starts as a recovery, before any message. An `Err`
+    /// fails the incarnation (it does not run with a state that is not the
+    /// checkpoint's).
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), Fault> {
+        let _ = bytes;
+        Err(Fault(RESTORE_UNSUPPORTED))
+    }
 }
+
+/// The [`Fault`] code of the default [`Actor::restore`]: the actor takes no
+/// snapshots, so it has none to restore.
+pub const RESTORE_UNSUPPORTED: u32 = 0x5253_0001;
 
 /// The PTX entry point that runs an actor type on the GPU. Implemented by
 /// [`crate::actor_kernel!`]; the host's CUDA backend launches `ENTRY`.

@@ -31,8 +31,12 @@ use crate::platform::Platform;
 use crate::queue::{Consumer, Producer, RawRing, WriterRing, lane_envelope};
 use crate::system::{PendingRequest, SlotLink};
 use core::marker::PhantomData;
-use ringkernel_shared::control::FLAG_AUTO_ACTIVATE;
+use ringkernel_shared::checksum::checksum32;
+use ringkernel_shared::control::{FLAG_AUTO_ACTIVATE, FLAG_RESTORE};
 use ringkernel_shared::gang::GangControl;
+use ringkernel_shared::snapshot::{
+    RESTORE_ERROR_BASE, SNAPSHOT_HEADER_BYTES, STATUS_TOO_LARGE, STATUS_UNSUPPORTED, SnapshotHeader,
+};
 use ringkernel_shared::{
     Command, ControlBlock, DEAD_LETTER_TYPE_ID, DeadLetterRecord, Envelope, HlcTimestamp, LifecycleState, MessageFlags,
     PAYLOAD_BYTES, RingHeader, TelemetryBuffer,
@@ -79,6 +83,19 @@ pub const ERROR_ESCALATED: u32 = 12;
 /// `last_error` code: the slot was asked for an actor type its system does
 /// not contain.
 pub const ERROR_UNKNOWN_TYPE: u32 = 13;
+/// Dead-letter reason: the host's recovery marked the envelope
+/// [`MessageFlags::FAULTED`] (it may have crashed the previous
+/// incarnation); it is not handled.
+pub const ERROR_MESSAGE_FAULTED: u32 = 14;
+/// `last_error` code: `Actor::restore` refused the checkpoint's state.
+pub const ERROR_RESTORE_REFUSED: u32 = 15;
+/// Most envelopes an incarnation takes from its host inbox before it
+/// releases them (publishes `head`): a batch goes on while `n < BATCH`, and
+/// one peek takes at most 32 (a warp's lanes; `PREFETCH` on the host). After
+/// a crash, the host knows that every position below the published `head`
+/// was handled completely, and that none at or after `head + MAX_UNRELEASED`
+/// was taken.
+pub const MAX_UNRELEASED: u64 = BATCH as u64 + 32;
 
 /// How an incarnation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +116,7 @@ pub fn verdict<A: Actor>(env: &Envelope) -> u32 {
     match env.validate_for(A::TYPE_ID) {
         Err(e) => e.code(),
         Ok(()) if (env.header.payload_len as usize) < core::mem::size_of::<A::Msg>() => ERROR_PAYLOAD_TOO_SHORT,
+        Ok(()) if env.header.flags.has(MessageFlags::FAULTED) => ERROR_MESSAGE_FAULTED,
         Ok(()) => 0,
     }
 }
@@ -144,6 +162,14 @@ struct Loop<'s, A: Actor, P: Platform> {
     cb_dead: u64,
     cb_fail: u64,
     outputs: Outputs,
+    /// The snapshot region: offset from the control block (0: none) and
+    /// state capacity.
+    snap_off: u32,
+    snap_cap: u32,
+    /// A `SNAPSHOT` command taken but not yet answered (its seq).
+    snap_pending: Option<u32>,
+    /// The envelope being handled is a replay: write nothing for it.
+    quiet: bool,
     _p: PhantomData<(A, P)>,
 }
 
@@ -239,6 +265,13 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
             Ok(Command::KILL) => self.kill(),
             Ok(Command::RESTART) if self.sys.is_some() => self.exit = Some(Exit::Restart),
             Ok(Command::CREATE | Command::RESTART) => self.set_error(ERROR_BAD_COMMAND),
+            Ok(Command::SNAPSHOT) => {
+                // Written (and acknowledged) by the main loop between
+                // batches, where it holds the actor.
+                self.ack = seq;
+                self.snap_pending = Some(seq);
+                return true;
+            }
             // Unknown or NONE: acknowledge and ignore; the host validates
             // commands before posting, so this is a foreign writer.
             _ => self.set_error(raw | 0x8000_0000),
@@ -301,6 +334,10 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
     /// batch), waiting while the outbox is full. A KILL posted meanwhile
     /// abandons the send (returns false).
     fn push_out(&mut self, env: &Envelope) -> bool {
+        if self.quiet {
+            // A replay: what it writes was delivered the first time.
+            return true;
+        }
         let mut rounds = 0u32;
         loop {
             if self.outbox.write_deferred(env).is_ok() {
@@ -361,6 +398,7 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
     #[inline(always)]
     fn process(&mut self, actor: &mut A, env: &Envelope, verdict: u32) {
         self.cb_in += 1;
+        self.quiet = env.header.flags.has(MessageFlags::REPLAY);
         if verdict != 0 {
             self.dead_letter(env, verdict);
             return;
@@ -468,6 +506,97 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
         self.process(actor, env, verdict);
     }
 
+    /// The snapshot region's header and state bytes (`None` without one).
+    ///
+    /// # Safety
+    /// The control block's snapshot fields describe a region inside the
+    /// actor's memory (the host's layout), valid for the whole run.
+    unsafe fn snapshot_region(&self) -> Option<(*mut SnapshotHeader, *mut u8)> {
+        if self.snap_off == 0 {
+            return None;
+        }
+        // SAFETY: contract: `snap_off` bytes from the control block is the
+        // region's 128-aligned header, followed by `snap_cap` state bytes.
+        unsafe {
+            let region = self.cb.cast::<u8>().add(self.snap_off as usize);
+            Some((region.cast::<SnapshotHeader>(), region.add(SNAPSHOT_HEADER_BYTES)))
+        }
+    }
+
+    /// Answer a `SNAPSHOT` command: write the state and the header into the
+    /// snapshot region, then acknowledge. Called between batches (every
+    /// envelope taken so far has had its effect on `actor`, and its outputs
+    /// are published). Rare: out of line.
+    #[cold]
+    #[inline(never)]
+    fn write_snapshot(&mut self, actor: &A) {
+        let Some(seq) = self.snap_pending.take() else { return };
+        if !P::is_writer() {
+            return;
+        }
+        let mut h = SnapshotHeader::for_state(A::TYPE_ID, &[]);
+        h.seq = u64::from(seq);
+        h.messages_in = self.cb_in;
+        h.messages_out = self.cb_out;
+        h.dead_letters = self.cb_dead;
+        h.failures = self.cb_fail;
+        h.hlc = self.hlc;
+        // SAFETY: run_actor's contract covers the snapshot fields of the
+        // control block; the host reads the region only after the ack below
+        // and writes it only while no incarnation runs.
+        unsafe {
+            match self.snapshot_region() {
+                Some((header, data)) if A::SNAPSHOT_BYTES > 0 && A::SNAPSHOT_BYTES <= self.snap_cap as usize => {
+                    let out = core::slice::from_raw_parts_mut(data, A::SNAPSHOT_BYTES);
+                    let len = actor.snapshot(out);
+                    if len > A::SNAPSHOT_BYTES {
+                        h.status = STATUS_TOO_LARGE;
+                    } else {
+                        h.len = len as u32;
+                        h.checksum = checksum32(&out[..len]);
+                    }
+                    header.write(h);
+                }
+                Some((header, _)) => {
+                    h.status = STATUS_UNSUPPORTED;
+                    header.write(h);
+                }
+                // No region: the host sees the ack with no header for it.
+                None => {}
+            }
+            sys::store_release_u32(cb_field!(self, command_ack), seq);
+        }
+    }
+
+    /// Restore `actor` from the snapshot region (an incarnation started as
+    /// a recovery). Returns false, with `last_error` set, when the region
+    /// does not hold a valid snapshot for this actor type or the actor
+    /// refuses it. Rare: out of line.
+    #[cold]
+    #[inline(never)]
+    fn restore(&mut self, actor: &mut A) -> bool {
+        // SAFETY: as in `write_snapshot`; the host wrote the region before
+        // the launch and does not touch it while the incarnation runs.
+        let found = unsafe {
+            self.snapshot_region().map(|(header, data)| {
+                (header.read(), core::slice::from_raw_parts(data.cast_const(), self.snap_cap as usize))
+            })
+        };
+        let Some((h, state)) = found else {
+            self.set_error(RESTORE_ERROR_BASE);
+            return false;
+        };
+        if let Err(e) = h.validate(A::TYPE_ID, state) {
+            self.set_error(RESTORE_ERROR_BASE + e.code());
+            return false;
+        }
+        if actor.restore(&state[..h.len as usize]).is_err() {
+            self.set_error(ERROR_RESTORE_REFUSED);
+            return false;
+        }
+        true
+    }
+
     /// The incarnation is over for good: answer every request still queued
     /// (host inbox) with [`ERROR_ACTOR_STOPPED`] and, with `k2k_too`, drop
     /// what waits in the K2K inbox, counting both as dead letters, so that
@@ -486,6 +615,7 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
                 let env = if P::LANES > 1 { lane_envelope::<P>(&prefetch[0], j) } else { prefetch[j] };
                 self.inbox.consume(1);
                 self.cb_in += 1;
+                self.quiet = env.header.flags.has(MessageFlags::REPLAY);
                 self.dead_letter(&env, ERROR_ACTOR_STOPPED);
             }
             self.end_batch();
@@ -496,6 +626,7 @@ impl<A: Actor, P: Platform> Loop<'_, A, P> {
             }
             let Some(env) = link.k2k.pop(P::is_writer()) else { break };
             self.cb_in += 1;
+            self.quiet = false;
             self.dead_letter(&env, ERROR_ACTOR_STOPPED);
         }
     }
@@ -513,7 +644,7 @@ impl<'s, A: Actor, P: Platform> Loop<'s, A, P> {
         // launch and does not change them during the run.
         let actor_id = unsafe { sys::load_relaxed_u32(&raw const (*cb).actor_id) };
         // SAFETY: as above.
-        let (flags, ack, start_hlc, start_state) = unsafe {
+        let (flags, ack, start_hlc, start_state, snap_off, snap_cap) = unsafe {
             (
                 sys::load_relaxed_u32(&raw const (*cb).flags),
                 sys::load_acquire_u32(&raw const (*cb).command_ack),
@@ -523,6 +654,8 @@ impl<'s, A: Actor, P: Platform> Loop<'s, A, P> {
                     node: actor_id,
                 },
                 sys::load_relaxed_u32(&raw const (*cb).state),
+                sys::load_relaxed_u32(&raw const (*cb).snapshot_offset),
+                sys::load_relaxed_u32(&raw const (*cb).snapshot_capacity),
             )
         };
         // SAFETY: ring contracts from this function's contract.
@@ -553,6 +686,10 @@ impl<'s, A: Actor, P: Platform> Loop<'s, A, P> {
             cb_dead: 0,
             cb_fail: 0,
             outputs: Outputs::new(),
+            snap_off,
+            snap_cap,
+            snap_pending: None,
+            quiet: false,
             _p: PhantomData,
         };
         // SAFETY: counters are ours while we run; resume from what a previous
@@ -660,6 +797,11 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
         return Exit::Terminated;
     }
     let mut actor = A::create(actor_id);
+    if flags & FLAG_RESTORE != 0 && !lp.restore(&mut actor) {
+        lp.set_state(LifecycleState::FAILED);
+        lp.publish_counters();
+        return Exit::Failed;
+    }
     let first = if flags & FLAG_AUTO_ACTIVATE != 0 { LifecycleState::ACTIVE } else { LifecycleState::DEACTIVATED };
     lp.set_state(first);
     if let Some(seq) = ack_seq {
@@ -688,6 +830,9 @@ pub(crate) unsafe fn run_incarnation<A: Actor, P: Platform>(
         {
             busy_rounds = 0;
             lp.poll_command();
+        }
+        if lp.snap_pending.is_some() {
+            lp.write_snapshot(&actor);
         }
         let serving = lp.serving();
         if lp.state.is_final() || lp.exit.is_some() {

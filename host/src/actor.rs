@@ -50,7 +50,7 @@ use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, oneshot};
 
@@ -107,6 +107,11 @@ pub(crate) struct Stats {
     pub stalled: AtomicBool,
     /// Dead-letter records dropped because the queue was full.
     pub dead_letters_dropped: AtomicU64,
+    /// Messages a recovery failed back (requests and fire-and-forget).
+    pub messages_faulted: AtomicU64,
+    /// Messages handled since the last checkpoint whose effects a recovery
+    /// could not rebuild (they had left the bounded replay log).
+    pub replay_lost: AtomicU64,
 }
 
 /// Dead-letter records kept per actor; older ones are dropped (and counted)
@@ -140,12 +145,17 @@ pub(crate) struct ActorShared {
     /// is not closed when an incarnation ends, and Dormant means stopped.
     pub slot: Option<u32>,
     /// Dropped by hand, after the execution is joined.
-    mem: ManuallyDrop<ActorMemory>,
-    inbox: Mutex<Producer<RawRing>>,
-    pub(crate) exec: Box<dyn Execution>,
+    pub(crate) mem: ManuallyDrop<ActorMemory>,
+    pub(crate) inbox: Mutex<Producer<RawRing>>,
+    /// The running execution; replaced by a recovery.
+    exec: RwLock<Box<dyn Execution>>,
+    /// Present when the actor's recovery policy restarts it.
+    pub(crate) recovery: Option<crate::recovery::Recovery>,
+    /// Serialises checkpoints (the snapshot region holds one at a time).
+    pub(crate) snapshots: tokio::sync::Mutex<()>,
     /// A backend fault was seen: the actor counts as Failed whatever its
     /// control block says (a trapped kernel cannot write it).
-    faulted: AtomicBool,
+    pub(crate) faulted: AtomicBool,
     pending: Mutex<Pending>,
     /// The actor's dead-letter queue (bounded, oldest dropped).
     dead: Mutex<std::collections::VecDeque<ringkernel_shared::DeadLetterRecord>>,
@@ -210,7 +220,9 @@ impl ActorShared {
             slot: None,
             mem: ManuallyDrop::new(mem),
             inbox: Mutex::new(inbox),
-            exec,
+            exec: RwLock::new(exec),
+            recovery: None,
+            snapshots: tokio::sync::Mutex::new(()),
             faulted: AtomicBool::new(false),
             pending: Mutex::new(Pending::default()),
             dead: Mutex::new(std::collections::VecDeque::new()),
@@ -219,6 +231,23 @@ impl ActorShared {
             closed: AtomicBool::new(false),
             commands: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// With a recovery policy that restarts it (set before the actor is shared).
+    pub(crate) fn with_recovery(mut self, r: crate::recovery::Recovery) -> Self {
+        self.recovery = Some(r);
+        self
+    }
+
+    /// The running execution.
+    pub(crate) fn exec(&self) -> RwLockReadGuard<'_, Box<dyn Execution>> {
+        self.exec.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replace the execution (a recovery; the old one has ended).
+    pub(crate) fn replace_exec(&self, exec: Box<dyn Execution>) -> Box<dyn Execution> {
+        let mut slot = self.exec.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::replace(&mut *slot, exec)
     }
 
     // -- reading the control block -------------------------------------------
@@ -312,18 +341,18 @@ impl ActorShared {
 
     /// A fault the backend observed, if any.
     pub(crate) fn fault(&self) -> Option<ExecutionError> {
-        self.exec.poll_fault()
+        self.exec().poll_fault()
     }
 
     /// Poller: look at the execution itself. Returns whether the actor has
     /// stopped (a backend fault, or an execution that ended without a final
     /// state, which then counts as Failed).
     pub(crate) fn check_execution(&self) -> bool {
-        if self.exec.poll_fault().is_some() {
+        if self.exec().poll_fault().is_some() {
             self.faulted.store(true, Ordering::Release);
             return true;
         }
-        if self.exec.is_finished() {
+        if self.exec().is_finished() {
             if !self.state().is_final() && self.slot.is_none() {
                 self.faulted.store(true, Ordering::Release);
             }
@@ -349,6 +378,14 @@ impl ActorShared {
 
     /// Whether the actor takes new messages now.
     fn admission(&self) -> Result<(), Refusal> {
+        if let Some(r) = &self.recovery
+            && !self.is_closed()
+            && (r.holds_new_messages() || r.recovering.load(Ordering::Acquire) || self.exec().poll_fault().is_some())
+        {
+            // A crash is being recovered from: new messages wait behind
+            // what the recovery puts back into the inbox.
+            return Err(Refusal::Full);
+        }
         let state = self.state();
         if self.slot.is_some() && !self.is_closed() {
             // A slot answers everything it accepted: a Failed actor is
@@ -375,11 +412,14 @@ impl ActorShared {
             let mut p = lock(&self.inbox);
             let r = p.try_push(env);
             p.publish_tail();
+            if r.is_ok() {
+                self.log_sent(env);
+            }
             r
         };
         match pushed {
             Ok(()) => {
-                self.exec.wake();
+                self.exec().wake();
                 self.rt.poller.kick();
                 Ok(())
             }
@@ -429,6 +469,19 @@ impl ActorShared {
         }
     }
 
+    /// Keep a copy of an envelope just written into the inbox for replay
+    /// (call with the inbox producer locked, so the log keeps inbox order).
+    fn log_sent(&self, env: &Envelope) {
+        if let Some(r) = &self.recovery {
+            lock(&r.log).record(env, r.policy_replay_limit());
+        }
+    }
+
+    /// A request's sender, removed from the pending table.
+    pub(crate) fn take_waiter(&self, corr: u64) -> Option<oneshot::Sender<Envelope>> {
+        lock(&self.pending).waiting.remove(&corr)
+    }
+
     /// Poller: the actor consumed from its inbox, or stopped.
     pub(crate) fn notify_space(&self) {
         if self.space_waiters.load(Ordering::Acquire) > 0 {
@@ -442,8 +495,11 @@ impl ActorShared {
         let mut p = lock(&self.inbox);
         let r = p.try_push(env);
         p.publish_tail();
+        if r.is_ok() {
+            self.log_sent(env);
+        }
         drop(p);
-        self.exec.wake();
+        self.exec().wake();
         self.rt.poller.kick();
         r.map_err(|_| Refusal::Full)
     }
@@ -536,7 +592,7 @@ impl ActorShared {
             sys::store_release_u32(cb!(self.command_seq), seq);
             seq
         };
-        self.exec.wake();
+        self.exec().wake();
         seq
     }
 
@@ -578,7 +634,7 @@ impl ActorShared {
                 return Ok(());
             }
             let state = self.state();
-            if state.is_final() && self.exec.is_finished() {
+            if state.is_final() && self.exec().is_finished() {
                 // The loop stores the ack before it exits: look once more.
                 if self.acked(seq) {
                     return Ok(());
@@ -607,6 +663,16 @@ impl ActorShared {
     /// posts nothing; dropping it afterwards leaves the command posted (the
     /// actor applies it), and the next command waits for its ack first.
     pub(crate) async fn command(&self, cmd: Command) -> Result<LifecycleState, LifecycleError> {
+        self.command_posted(cmd).await.map(|(state, _)| state)
+    }
+
+    /// [`ActorShared::command`] that also returns the command's sequence
+    /// number (`SNAPSHOT`: the one its snapshot header carries).
+    pub(crate) async fn command_seq(&self, cmd: Command) -> Result<u32, LifecycleError> {
+        self.command_posted(cmd).await.map(|(_, seq)| seq)
+    }
+
+    async fn command_posted(&self, cmd: Command) -> Result<(LifecycleState, u32), LifecycleError> {
         let name = command_name(cmd);
         let _serial = self.commands.lock().await;
         // A command posted by a dropped future must be applied first.
@@ -622,7 +688,13 @@ impl ActorShared {
         if from == LifecycleState::FAILED {
             return Err(LifecycleError::ActorFailed { code: self.last_error(), fault: self.fault() });
         }
-        if !from.can_transition_to(to) {
+        let legal = if cmd == Command::SNAPSHOT {
+            // Not a transition: any live actor that is not stopping answers it.
+            from == LifecycleState::ACTIVE || from == LifecycleState::DEACTIVATED
+        } else {
+            from.can_transition_to(to)
+        };
+        if !legal {
             return Err(LifecycleError::IllegalTransition { from, to });
         }
         let seq = self.post_now(cmd);
@@ -640,7 +712,7 @@ impl ActorShared {
             Command::DEACTIVATE => now == LifecycleState::DEACTIVATED,
             _ => true,
         };
-        if applied { Ok(now) } else { Err(self.stopped_error(now, to)) }
+        if applied { Ok((now, seq)) } else { Err(self.stopped_error(now, to)) }
     }
 
     /// Wait until the actor has stopped, its execution is joined and the
@@ -658,8 +730,8 @@ impl ActorShared {
                 return Ok(LifecycleState::TERMINATED);
             }
             let poller_done = self.is_closed();
-            if state.is_final() && self.exec.is_finished() && poller_done {
-                self.exec.join(Duration::ZERO).map_err(LifecycleError::Join)?;
+            if state.is_final() && self.exec().is_finished() && poller_done {
+                self.exec().join(Duration::ZERO).map_err(LifecycleError::Join)?;
                 return Ok(state);
             }
             if !state.is_final() && self.check_execution() {
@@ -674,13 +746,13 @@ impl ActorShared {
 
     /// Whether the execution has ended (for shutdown bookkeeping).
     pub(crate) fn execution_finished(&self) -> bool {
-        self.exec.is_finished()
+        self.exec().is_finished()
     }
 
     /// Kill without waiting (runtime drop): post KILL if the actor still
     /// runs and is not already final.
     pub(crate) fn kill_now(&self) {
-        if self.slot.is_none() && !self.state().is_final() && !self.exec.is_finished() {
+        if self.slot.is_none() && !self.state().is_final() && !self.exec().is_finished() {
             self.post_now(Command::KILL);
         }
     }
@@ -688,10 +760,10 @@ impl ActorShared {
 
 impl Drop for ActorShared {
     fn drop(&mut self) {
-        if !self.exec.is_finished() {
+        if !self.exec().is_finished() {
             self.kill_now();
         }
-        if self.exec.join(DROP_JOIN_TIMEOUT).is_err() {
+        if self.exec().join(DROP_JOIN_TIMEOUT).is_err() {
             // The execution still runs (a handler that never returns): its
             // memory must outlive it, so it is leaked on purpose.
             return;
@@ -720,6 +792,7 @@ fn command_name(cmd: Command) -> &'static str {
         Command::DEACTIVATE => "deactivate",
         Command::TERMINATE => "terminate",
         Command::KILL => "kill",
+        Command::SNAPSHOT => "checkpoint",
         _ => "none",
     }
 }

@@ -45,8 +45,8 @@
 //!
 //! ## How it is meant to be used
 //!
-//! The runtime's actor loop (not wired in yet; see `docs/RELIABILITY.md`)
-//! uses it like this:
+//! The runtime uses it like this (`KernelHandle::checkpoint` and
+//! [`crate::recovery`]):
 //!
 //! 1. **Taking one.** Between two messages — never inside a handler — the
 //!    loop copies the actor's state (for plain-data states,

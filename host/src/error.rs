@@ -272,6 +272,38 @@ pub enum RequestError {
     /// The runtime shut down before the reply arrived.
     #[error("the runtime shut down before the reply arrived")]
     ShutDown,
+    /// The actor's execution crashed while this request may have been
+    /// handled (it may even have caused the crash); its recovery policy
+    /// restarted the actor from its last checkpoint without it, so it had
+    /// no effect. Sending it again is safe.
+    #[error("the actor crashed while this request was in flight; it was not applied (send it again)")]
+    MessageFaulted,
+}
+
+/// Why [`KernelHandle::checkpoint`](crate::KernelHandle::checkpoint) gave no checkpoint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointTakeError {
+    /// The actor type takes no snapshots (`Actor::SNAPSHOT_BYTES` is 0).
+    #[error("the actor type takes no snapshots (Actor::SNAPSHOT_BYTES is 0)")]
+    NotSupported,
+    /// The `SNAPSHOT` command could not be applied (the actor is not live,
+    /// failed, or did not answer in time).
+    #[error("the snapshot command failed")]
+    Command(#[source] LifecycleError),
+    /// The actor loop acknowledged, but its snapshot region holds no valid
+    /// snapshot for this request.
+    #[error("the actor's snapshot is not usable")]
+    Snapshot(#[source] ringkernel_shared::snapshot::SnapshotError),
+    /// The acknowledged snapshot answers another request (`seq`), so it was
+    /// not written for this one.
+    #[error("the snapshot region answers command {found}, not {expected}")]
+    NotAnswered {
+        /// The command sequence this checkpoint posted.
+        expected: u32,
+        /// The one in the region.
+        found: u64,
+    },
 }
 
 /// What went wrong with an actor's execution (its thread or its kernel).
@@ -295,6 +327,14 @@ pub enum ExecutionError {
     /// runtime's GPU context.
     #[error("the actor's GPU kernel failed")]
     Gpu(#[source] crate::cuda::driver::CudaError),
+    /// The worker process of an actor with a recovery policy on CUDA
+    /// could not start its kernel, or ended without a report
+    /// ([`crate::cuda::isolated`]).
+    #[error("the actor's worker process failed: {message}")]
+    Worker {
+        /// What it reported, or what the runtime saw.
+        message: String,
+    },
     /// The execution did not finish within the time given to `join`.
     #[error("the actor's execution did not finish within {waited:?}")]
     JoinTimeout {

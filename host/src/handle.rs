@@ -14,9 +14,11 @@
 
 use crate::actor::{ActorShared, CloseReason, Refusal};
 use crate::backend::BackendKind;
+use crate::checkpoint::Checkpoint;
 use crate::clock::HOST_NODE_ID;
-use crate::error::{ExecutionError, LifecycleError, RequestError, SendError};
+use crate::error::{CheckpointTakeError, ExecutionError, LifecycleError, RequestError, SendError};
 use crate::runtime::RuntimeCore;
+use crate::sync::lock;
 use ringkernel_device::Actor;
 use ringkernel_shared::{
     Command, Envelope, HlcTimestamp, LifecycleState, MessageFlags, PAYLOAD_BYTES, TelemetryBuffer,
@@ -112,6 +114,13 @@ pub struct HostStats {
     /// Dead-letter records dropped because nobody took them (the queue keeps
     /// the newest 256; see [`KernelHandle::take_dead_letters`]).
     pub dead_letters_dropped: u64,
+    /// Messages recoveries failed back (see [`crate::recovery`]): requests
+    /// ended with [`RequestError::MessageFaulted`], fire-and-forget
+    /// messages turned into dead letters.
+    pub messages_faulted: u64,
+    /// Messages whose effects a recovery could not rebuild because they had
+    /// left the bounded replay log ([`RecoveryPolicy::replay_limit`](crate::RecoveryPolicy::replay_limit)).
+    pub replay_lost: u64,
 }
 
 fn send_error<T>(r: Refusal, msg: T) -> SendError<T> {
@@ -429,6 +438,8 @@ impl<A: Actor> KernelHandle<A> {
             inbox_full: s.inbox_full.load(Ordering::Relaxed),
             stalls: s.stalls.load(Ordering::Relaxed),
             dead_letters_dropped: s.dead_letters_dropped.load(Ordering::Relaxed),
+            messages_faulted: s.messages_faulted.load(Ordering::Relaxed),
+            replay_lost: s.replay_lost.load(Ordering::Relaxed),
         }
     }
 
@@ -445,12 +456,12 @@ impl<A: Actor> KernelHandle<A> {
     /// Workers of the actor's gang ([`crate::gang`]), if it has one: what
     /// [`GangWorkers::Fill`](crate::GangWorkers::Fill) resolved to.
     pub fn gang_workers(&self) -> Option<u32> {
-        self.actor.exec.gang().map(|(w, _)| w)
+        self.actor.exec().gang().map(|(w, _)| w)
     }
 
     /// Bytes in the actor's gang arena, if it has a gang.
     pub fn gang_arena_len(&self) -> Option<usize> {
-        self.actor.exec.gang().map(|(_, len)| len)
+        self.actor.exec().gang().map(|(_, len)| len)
     }
 
     /// Copy `out.len()` bytes of the gang arena, from byte `at`, to the host
@@ -466,7 +477,7 @@ impl<A: Actor> KernelHandle<A> {
     /// No gang, a range outside the arena, or a failed device copy.
     pub unsafe fn read_gang_arena(&self, at: usize, out: &mut [u8]) -> Result<(), crate::GangReadError> {
         // SAFETY: forwarded contract.
-        unsafe { self.actor.exec.read_gang_arena(at, out) }
+        unsafe { self.actor.exec().read_gang_arena(at, out) }
     }
 
     /// Whether the actor is live but has neither beaten nor taken a message
@@ -475,6 +486,90 @@ impl<A: Actor> KernelHandle<A> {
     /// poller every millisecond; clears when the actor makes progress again.
     pub fn is_stalled(&self) -> bool {
         self.actor.stats.stalled.load(Ordering::Acquire)
+    }
+
+    // -- checkpoints and recovery ----------------------------------------------
+
+    /// Take a checkpoint of the actor's state, in the running loop: the
+    /// actor writes its snapshot ([`Actor::snapshot`]) between two
+    /// messages, and it comes back as a [`Checkpoint`] (store it with
+    /// [`Checkpoint::to_bytes`]). Its `counters.messages_in` is the inbox
+    /// position the state includes.
+    ///
+    /// With a recovery policy that restarts ([`crate::RecoveryPolicy`]),
+    /// the runtime keeps the newest checkpoint and restarts a crashed
+    /// actor from it; taking one also trims the replay log.
+    ///
+    /// # Errors
+    /// [`CheckpointTakeError::NotSupported`] for an actor type without
+    /// snapshots; [`CheckpointTakeError::Command`] when the actor is not
+    /// Active or Deactivated (or does not answer); a region that does not
+    /// validate.
+    ///
+    /// # Cancel safety
+    /// Dropping the future after the command was posted leaves it posted:
+    /// the actor writes a snapshot nobody reads.
+    pub async fn checkpoint(&self) -> Result<Checkpoint, CheckpointTakeError> {
+        if A::SNAPSHOT_BYTES == 0 {
+            return Err(CheckpointTakeError::NotSupported);
+        }
+        let _one = self.actor.snapshots.lock().await;
+        // A recovery in progress finishes first (the region is then the
+        // new incarnation's).
+        let start = Instant::now();
+        let mut round = 0;
+        while self.is_recovering() && start.elapsed() < self.actor.opts.command_timeout {
+            crate::actor::host_backoff(&mut round).await;
+        }
+        let seq = self.actor.command_seq(Command::SNAPSHOT).await.map_err(CheckpointTakeError::Command)?;
+        let Some((header, data, cap)) = self.actor.mem.snapshot_region() else {
+            return Err(CheckpointTakeError::NotSupported);
+        };
+        // SAFETY: the loop wrote the region before its release store of the
+        // command's ack, which `command_seq` loaded with acquire; it writes
+        // the region again only for another SNAPSHOT, which `snapshots`
+        // keeps from being posted while this reads.
+        let (h, state) = unsafe { (header.read(), std::slice::from_raw_parts(data.cast_const(), cap).to_vec()) };
+        if h.seq != u64::from(seq) {
+            return Err(CheckpointTakeError::NotAnswered { expected: seq, found: h.seq });
+        }
+        h.validate(A::TYPE_ID, &state).map_err(CheckpointTakeError::Snapshot)?;
+        let c = Checkpoint {
+            actor_type_id: A::TYPE_ID,
+            actor_id: self.actor.id,
+            generation: self.recoveries(),
+            hlc: h.hlc,
+            counters: crate::CheckpointCounters {
+                messages_in: h.messages_in,
+                messages_out: h.messages_out,
+                dead_letters: h.dead_letters,
+                failures: h.failures,
+            },
+            state: state[..h.len as usize].to_vec(),
+        };
+        if let Some(r) = &self.actor.recovery {
+            lock(&r.log).checkpointed(c.clone());
+        }
+        Ok(c)
+    }
+
+    /// How many times the runtime has recovered this actor from a crash
+    /// (see [`crate::recovery`]); 0 without a restarting policy.
+    pub fn recoveries(&self) -> u64 {
+        self.actor.recovery.as_ref().map_or(0, |r| r.recoveries.load(Ordering::Acquire))
+    }
+
+    /// Whether a crash of the actor has been detected and its new
+    /// incarnation is not serving yet. New messages wait meanwhile.
+    pub fn is_recovering(&self) -> bool {
+        self.actor.recovery.as_ref().is_some_and(|r| r.recovering.load(Ordering::Acquire))
+    }
+
+    /// Of the last recovery: how long after the crash was detected the new
+    /// incarnation was serving (`None` while it is not yet, or if there was
+    /// no recovery).
+    pub fn last_recovery_time(&self) -> Option<Duration> {
+        self.actor.recovery.as_ref().and_then(|r| lock(&r.last).and_then(|(_, took)| took))
     }
 
     /// Test hook: write `env` into the actor's inbox as it is, skipping
@@ -539,6 +634,9 @@ impl<A> Drop for PendingReply<A> {
 }
 
 fn decode_reply<A: Actor>(env: &Envelope) -> Result<A::Reply, RequestError> {
+    if env.header.flags.has(MessageFlags::FAULTED) {
+        return Err(RequestError::MessageFaulted);
+    }
     if env.header.flags.has(MessageFlags::ERROR) {
         let code = env.read_pod::<u32>().unwrap_or(0);
         return Err(RequestError::ActorError(code));

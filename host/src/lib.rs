@@ -95,6 +95,7 @@ mod handle;
 mod memory;
 mod outputs;
 mod poller;
+pub mod recovery;
 mod runtime;
 mod sync;
 pub mod system;
@@ -104,10 +105,12 @@ pub use backend::{Backend, BackendKind};
 pub use checkpoint::{Checkpoint, CheckpointCounters, CheckpointError};
 pub use clock::HOST_NODE_ID;
 pub use error::{
-    BoxError, BuildError, ExecutionError, LaunchError, LifecycleError, RequestError, SendError, ShutdownError,
+    BoxError, BuildError, CheckpointTakeError, ExecutionError, LaunchError, LifecycleError, RequestError, SendError,
+    ShutdownError,
 };
 pub use gang::{GangOptions, GangReadError, GangWorkers};
 pub use handle::{ControlSnapshot, HostStats, KernelHandle, OutputStream, PendingReply, Stream};
+pub use recovery::RecoveryPolicy;
 pub use ringkernel_device::ChildSpec;
 pub use ringkernel_shared::supervision::RestartPolicy;
 pub use runtime::{LaunchOptions, RingKernel, RingKernelBuilder};

@@ -10,6 +10,7 @@
 //! | 128 | 128 | [`TelemetryBuffer`] (64 bytes, padded to a 128-byte line) |
 //! | 256 | `256 + 128 * inbox_capacity` | inbox ring (H2K): [`RingHeader`] + slots |
 //! | … | `256 + 128 * outbox_capacity` | outbox ring (K2H): [`RingHeader`] + slots |
+//! | … | `128 + snapshot bytes` (rounded up to 128) | snapshot region ([`ringkernel_shared::snapshot`]): only for an actor with `Actor::SNAPSHOT_BYTES > 0` |
 //!
 //! Every part starts on a 128-byte boundary (one GPU L2 line, two host
 //! lines), so no two writers share a line.
@@ -23,6 +24,7 @@ use crate::error::LaunchError;
 use ringkernel_device::ActorPointers;
 use ringkernel_device::queue::RawRing;
 use ringkernel_shared::ring::{ring_bytes, validate_capacity};
+use ringkernel_shared::snapshot::{SNAPSHOT_HEADER_BYTES, SnapshotHeader, region_bytes};
 use ringkernel_shared::{ControlBlock, ENVELOPE_BYTES, RingHeader, TelemetryBuffer};
 use std::alloc::Layout;
 use std::ptr::NonNull;
@@ -32,7 +34,14 @@ pub(crate) const BLOCK_ALIGN: usize = 128;
 
 /// Something that keeps an actor block alive and frees it on drop (CPU: a
 /// heap allocation; CUDA: mapped pinned host memory).
-pub(crate) trait MemoryOwner: Send + Sync {}
+pub(crate) trait MemoryOwner: Send + Sync {
+    /// The file descriptor of the shared mapping holding the block, for a
+    /// backend that runs the actor in another process (`None`: ordinary
+    /// memory of this process).
+    fn shared_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+}
 
 /// Byte offsets of the parts of an actor block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +58,10 @@ pub(crate) struct ActorLayout {
     pub inbox_capacity: u32,
     /// Slots of the outbox ring.
     pub outbox_capacity: u32,
+    /// Offset of the snapshot region's header (0: no region).
+    pub snapshot: usize,
+    /// State bytes the snapshot region holds.
+    pub snapshot_capacity: usize,
 }
 
 impl ActorLayout {
@@ -62,7 +75,32 @@ impl ActorLayout {
         let inbox = telemetry + BLOCK_ALIGN;
         let outbox = inbox + ring_bytes(inbox_capacity, ENVELOPE_BYTES as u32);
         let total = outbox + ring_bytes(outbox_capacity, ENVELOPE_BYTES as u32);
-        Ok(Self { total, telemetry, inbox, outbox, inbox_capacity, outbox_capacity })
+        Ok(Self { total, telemetry, inbox, outbox, inbox_capacity, outbox_capacity, snapshot: 0, snapshot_capacity: 0 })
+    }
+
+    /// [`ActorLayout::new`] plus a snapshot region for `snapshot_bytes` of
+    /// state at the end (none when 0).
+    pub(crate) fn with_snapshot(
+        inbox_capacity: u32,
+        outbox_capacity: u32,
+        snapshot_bytes: usize,
+    ) -> Result<Self, LaunchError> {
+        let mut l = Self::new(inbox_capacity, outbox_capacity)?;
+        if snapshot_bytes > 0 {
+            if u32::try_from(snapshot_bytes).is_err() {
+                return Err(LaunchError::OutOfMemory { bytes: snapshot_bytes });
+            }
+            l.snapshot = l.total;
+            l.snapshot_capacity = snapshot_bytes.div_ceil(BLOCK_ALIGN) * BLOCK_ALIGN;
+            l.total += region_bytes(snapshot_bytes);
+        }
+        Ok(l)
+    }
+
+    /// The snapshot fields of the control block for this layout.
+    pub(crate) fn snapshot_fields(&self) -> (u32, u32) {
+        // Both fit: checked in `with_snapshot` (and offsets are below `total`).
+        (self.snapshot as u32, self.snapshot_capacity as u32)
     }
 
     /// Write the initial contents of a block: a zero control block (the
@@ -86,7 +124,8 @@ impl ActorLayout {
             telemetry.write(TelemetryBuffer::default());
             inbox.write(RingHeader { capacity: self.inbox_capacity, slot_bytes: ENVELOPE_BYTES as u32, ..zero() });
             outbox.write(RingHeader { capacity: self.outbox_capacity, slot_bytes: ENVELOPE_BYTES as u32, ..zero() });
-            ActorParts { control, inbox, outbox, telemetry }
+            let snapshot = if self.snapshot == 0 { std::ptr::null_mut() } else { base.add(self.snapshot) };
+            ActorParts { control, inbox, outbox, telemetry, snapshot, snapshot_capacity: self.snapshot_capacity }
         }
     }
 }
@@ -102,6 +141,10 @@ pub(crate) struct ActorParts {
     pub inbox: *mut RingHeader,
     pub outbox: *mut RingHeader,
     pub telemetry: *mut TelemetryBuffer,
+    /// The snapshot region's header (null: none).
+    pub snapshot: *mut u8,
+    /// State bytes after it.
+    pub snapshot_capacity: usize,
 }
 
 /// Host-visible memory of one actor (CPU: aligned heap; CUDA: mapped pinned
@@ -154,6 +197,19 @@ impl ActorMemory {
         }
     }
 
+    /// The snapshot region: its header and state bytes (`None` without one).
+    pub(crate) fn snapshot_region(&self) -> Option<(*mut SnapshotHeader, *mut u8, usize)> {
+        let p = self.parts.snapshot;
+        // SAFETY: a non-null `snapshot` is the region's header inside the
+        // block, followed by `snapshot_capacity` bytes (ActorLayout::init).
+        (!p.is_null()).then(|| (p.cast(), unsafe { p.add(SNAPSHOT_HEADER_BYTES) }, self.parts.snapshot_capacity))
+    }
+
+    /// The shared-mapping descriptor of the block, if it has one.
+    pub(crate) fn shared_fd(&self) -> Option<std::os::fd::RawFd> {
+        self._owner.shared_fd()
+    }
+
     /// The inbox ring (H2K: the host produces, the actor consumes).
     pub(crate) fn inbox_ring(&self) -> RawRing {
         // SAFETY: the header was initialized with a valid capacity and is
@@ -202,8 +258,7 @@ pub(crate) fn alloc_heap_block(bytes: usize) -> Result<(*mut u8, Box<dyn MemoryO
 }
 
 /// Allocate and initialize an actor block on the heap.
-pub(crate) fn alloc_heap_actor(inbox_capacity: u32, outbox_capacity: u32) -> Result<ActorMemory, LaunchError> {
-    let layout = ActorLayout::new(inbox_capacity, outbox_capacity)?;
+pub(crate) fn alloc_heap_actor(layout: &ActorLayout) -> Result<ActorMemory, LaunchError> {
     let (ptr, owner) = alloc_heap_block(layout.total)?;
     // SAFETY: the block is `layout.total` long, 128-aligned and not shared yet.
     let parts = unsafe { layout.init(ptr) };
@@ -225,6 +280,20 @@ mod tests {
     }
 
     #[test]
+    fn layout_snapshot_region_at_the_end() {
+        let plain = ActorLayout::new(8, 16).unwrap();
+        let l = ActorLayout::with_snapshot(8, 16, 20).unwrap();
+        assert_eq!((l.snapshot, l.snapshot_capacity), (plain.total, 128));
+        assert_eq!(l.total, plain.total + 256);
+        assert_eq!(ActorLayout::with_snapshot(8, 16, 0).unwrap(), plain);
+        let m = alloc_heap_actor(&l).unwrap();
+        let (h, data, cap) = m.snapshot_region().unwrap();
+        assert_eq!(h as usize - m.control() as usize, l.snapshot);
+        assert_eq!(data as usize - h as usize, 128);
+        assert_eq!(cap, 128);
+    }
+
+    #[test]
     fn layout_rejects_bad_capacities() {
         assert!(matches!(ActorLayout::new(3, 8), Err(LaunchError::InvalidCapacity { queue: "inbox", .. })));
         assert!(matches!(ActorLayout::new(8, 0), Err(LaunchError::InvalidCapacity { queue: "outbox", .. })));
@@ -232,7 +301,8 @@ mod tests {
 
     #[test]
     fn heap_block_initialized() {
-        let m = alloc_heap_actor(4, 8).unwrap();
+        let m = alloc_heap_actor(&ActorLayout::new(4, 8).unwrap()).unwrap();
+        assert!(m.snapshot_region().is_none());
         assert_eq!(m.control() as usize % BLOCK_ALIGN, 0);
         // SAFETY: freshly initialized and not shared.
         unsafe {

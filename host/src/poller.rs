@@ -19,7 +19,9 @@
 //!     inbox:  if the actor consumed since last time, wake senders
 //!             waiting for room
 //!     health: state Terminated/Failed (or a backend fault, checked every
-//!             millisecond) -> drain the outbox, fail every pending
+//!             millisecond) -> drain the outbox; an execution that crashed
+//!             under a restarting recovery policy -> recover it
+//!             (crate::recovery); otherwise fail every pending
 //!             request with a typed error, end the output streams;
 //!             a live actor whose heartbeat and message count did not
 //!             move for its stall_timeout -> reported stalled
@@ -249,8 +251,16 @@ impl Entry {
             // visible after the acquire load that saw it: drain it all, then
             // fail whatever is still pending.
             while self.drain_outbox(clock, usize::MAX, true, scratch) > 0 {}
+            if self.actor.try_recover(self.outbox.head()) {
+                // A new incarnation runs over the rebuilt rings.
+                self.last_inbox_head = self.inbox.load_head();
+                self.progress_seen = now;
+                return visit;
+            }
             self.actor.close(self.actor.stop_reason());
             visit.done = true;
+        } else if self.actor.recovery.is_some() && self.actor.recovery_step() {
+            self.actor.notify_space();
         }
         visit
     }

@@ -23,7 +23,9 @@ use crate::clock::{HOST_NODE_ID, HostClock};
 use crate::error::{BuildError, LaunchError, LifecycleError, ShutdownError};
 use crate::gang::GangOptions;
 use crate::handle::KernelHandle;
+use crate::memory::ActorLayout;
 use crate::poller::{self, Registration};
+use crate::recovery::{Recovery, RecoveryPolicy};
 use crate::sync::lock;
 use crate::system::SystemInner;
 use ringkernel_device::queue::{Consumer, Producer};
@@ -51,6 +53,7 @@ use std::time::{Duration, Instant};
 /// | [`terminate_timeout`](LaunchOptions::terminate_timeout) | 30 s | wait for draining to finish in `terminate` |
 /// | [`stall_timeout`](LaunchOptions::stall_timeout) | 2 s | no heartbeat and no message taken for this long: the actor is reported stalled |
 /// | [`gang`](LaunchOptions::gang) | none | worker blocks for an actor whose kernel declares a gang (required for such a kernel) |
+/// | [`recovery`](LaunchOptions::recovery) | none | restart a crashed actor from its last checkpoint ([`crate::recovery`]) |
 #[derive(Clone, Debug)]
 pub struct LaunchOptions {
     pub(crate) auto_activate: bool,
@@ -64,6 +67,7 @@ pub struct LaunchOptions {
     pub(crate) terminate_timeout: Duration,
     pub(crate) stall_timeout: Duration,
     pub(crate) gang: Option<GangOptions>,
+    pub(crate) recovery: RecoveryPolicy,
 }
 
 impl Default for LaunchOptions {
@@ -80,6 +84,7 @@ impl Default for LaunchOptions {
             terminate_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(2),
             gang: None,
+            recovery: RecoveryPolicy::none(),
         }
     }
 }
@@ -162,6 +167,16 @@ impl LaunchOptions {
         self
     }
 
+    /// What happens when the actor's execution crashes (a CPU panic, a GPU
+    /// trap): [`RecoveryPolicy::restart`] restarts it from its last
+    /// checkpoint and replays or fails back what it had accepted (see
+    /// [`crate::recovery`]). On CUDA such an actor runs in a worker process
+    /// of its own ([`crate::cuda::isolated`]).
+    pub fn recovery(mut self, policy: RecoveryPolicy) -> Self {
+        self.recovery = policy;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), LaunchError> {
         if let Some(g) = &self.gang {
             g.validate()?;
@@ -211,7 +226,8 @@ impl RingKernelBuilder {
         let kind = backend.kind();
         Ok(RingKernel {
             core: Arc::new(RuntimeCore {
-                backend,
+                backend: Arc::from(backend),
+                isolated: std::sync::OnceLock::new(),
                 kind,
                 fallback,
                 shared,
@@ -227,7 +243,10 @@ impl RingKernelBuilder {
 
 /// What the runtime and its handles share.
 pub(crate) struct RuntimeCore {
-    pub(crate) backend: Box<dyn BackendImpl>,
+    pub(crate) backend: Arc<dyn BackendImpl>,
+    /// CUDA only: the backend of actors with a restarting recovery policy
+    /// (each in a worker process of its own), made on first use.
+    isolated: std::sync::OnceLock<Arc<dyn BackendImpl>>,
     pub(crate) kind: BackendKind,
     fallback: Option<BuildError>,
     pub(crate) shared: Arc<RuntimeShared>,
@@ -240,6 +259,18 @@ pub(crate) struct RuntimeCore {
 }
 
 impl RuntimeCore {
+    /// The backend that runs an actor launched with `opts`.
+    fn backend_for(&self, opts: &LaunchOptions) -> Result<Arc<dyn BackendImpl>, LaunchError> {
+        if self.kind != BackendKind::Cuda || !opts.recovery.is_restart() {
+            return Ok(Arc::clone(&self.backend));
+        }
+        if let Some(b) = self.isolated.get() {
+            return Ok(Arc::clone(b));
+        }
+        let b = crate::cuda::isolated::backend()?;
+        Ok(Arc::clone(self.isolated.get_or_init(|| b)))
+    }
+
     /// Reserve `n` consecutive actor ids; returns the first.
     pub(crate) fn reserve_ids(&self, n: u32) -> Result<u32, LaunchError> {
         self.next_actor_id
@@ -372,10 +403,14 @@ impl RingKernel {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| (id < HOST_NODE_ID - 1).then_some(id + 1))
             .map_err(|_| LaunchError::TooManyActors)?;
 
-        let mem = core.backend.alloc_actor(opts.inbox_capacity, opts.outbox_capacity)?;
+        let layout = ActorLayout::with_snapshot(opts.inbox_capacity, opts.outbox_capacity, A::SNAPSHOT_BYTES)?;
+        let backend = core.backend_for(&opts)?;
+        let mem = backend.alloc_actor(&layout)?;
         let flags = if opts.auto_activate { FLAG_AUTO_ACTIVATE } else { 0 };
+        let mut cb = ControlBlock::new(id, A::TYPE_ID, flags);
+        (cb.snapshot_offset, cb.snapshot_capacity) = layout.snapshot_fields();
         // SAFETY: the memory was just allocated and nothing runs over it yet.
-        unsafe { mem.control().write(ControlBlock::new(id, A::TYPE_ID, flags)) };
+        unsafe { mem.control().write(cb) };
         // SAFETY: the runtime is the only producer of the inbox (this
         // endpoint lives in ActorShared) and the only consumer of the outbox
         // (this endpoint goes to the poller).
@@ -391,12 +426,17 @@ impl RingKernel {
                 cpu_worker: <A as KernelEntry>::run_gang_worker::<HostPlatform>,
             }),
         };
-        let exec = core.backend.start(&program, &mem, &opts)?;
+        let exec = backend.start(&program, &mem, &opts)?;
+        let recovery = opts.recovery.is_restart().then(|| Recovery::new(opts.recovery, backend, program));
         // SAFETY: `inbox` is the only producer of `mem`'s inbox, and `exec`
         // runs over `mem`.
-        let actor = Arc::new(unsafe {
+        let mut actor = unsafe {
             ActorShared::new(id, name, A::TYPE_ID, core.kind, opts, Arc::clone(&core.shared), mem, inbox, exec)
-        });
+        };
+        if let Some(r) = recovery {
+            actor = actor.with_recovery(r);
+        }
+        let actor = Arc::new(actor);
         core.shared
             .poller
             .register(Registration { actor: Arc::clone(&actor), outbox })

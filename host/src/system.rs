@@ -389,7 +389,8 @@ impl RingKernel {
         let flags = if a.auto_activate { FLAG_AUTO_ACTIVATE } else { 0 };
         let mut mems = Vec::with_capacity(n as usize);
         for s in 0..n {
-            let mem = core.backend.alloc_actor(a.inbox_capacity, a.outbox_capacity)?;
+            let mem =
+                core.backend.alloc_actor(&crate::memory::ActorLayout::new(a.inbox_capacity, a.outbox_capacity)?)?;
             // SAFETY: freshly allocated, nothing runs over it yet; state 0 is Dormant.
             unsafe {
                 mem.control().write(ControlBlock {

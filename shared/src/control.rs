@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | `command`, `command_seq` | host | actor loop |
 //! | `state`, `command_ack`, `heartbeat_ns`, counters, `hlc`, `last_error` | actor loop | host |
-//! | `actor_id`, `type_id`, `flags` | host, before launch | actor loop |
+//! | `actor_id`, `type_id`, `flags`, `snapshot_offset`, `snapshot_capacity` | host, before launch | actor loop |
 //!
 //! A command is posted by writing `command`, then storing `command_seq + 1`
 //! with release ordering. The actor loop applies it through the shared
@@ -41,6 +41,9 @@ impl Command {
     /// System slots only: stop the running incarnation and create a fresh
     /// one in the same slot (queued messages are kept).
     pub const RESTART: Self = Self(6);
+    /// Write a snapshot of the actor's state into the snapshot region
+    /// ([`crate::snapshot`]) between two messages, then acknowledge.
+    pub const SNAPSHOT: Self = Self(7);
 
     /// The raw value.
     pub const fn as_u32(self) -> u32 {
@@ -57,15 +60,20 @@ impl Command {
             4 => "Kill",
             5 => "Create",
             6 => "Restart",
+            7 => "Snapshot",
             _ => "Invalid",
         }
     }
 }
 
-u32_kind_impls!(Command, max = 6);
+u32_kind_impls!(Command, max = 7);
 
 /// Control block flag: go Active right after initialization.
 pub const FLAG_AUTO_ACTIVATE: u32 = 1;
+/// Control block flag: right after `Actor::create`, restore the state from
+/// the snapshot region ([`crate::snapshot`]), which the host filled in
+/// before the launch (a recovery).
+pub const FLAG_RESTORE: u32 = 2;
 
 /// Per-actor control and status block (128 bytes, 128-aligned: one L2 line).
 #[repr(C, align(128))]
@@ -117,8 +125,14 @@ pub struct ControlBlock {
     /// System slots (actor loop): stop order of the last incarnation that
     /// was killed or stopped (1-based; 0: none yet).
     pub stop_seq: u64,
-    /// Reserved, zero.
-    pub _reserved: u64,
+    /// Host, before launch: bytes from the start of this block to the
+    /// actor's [`SnapshotHeader`](crate::snapshot::SnapshotHeader) (0: the
+    /// actor has no snapshot region). Relative, so that every process and
+    /// device mapping the block finds the region the same way.
+    pub snapshot_offset: u32,
+    /// Host, before launch: bytes of state the snapshot region holds after
+    /// its header.
+    pub snapshot_capacity: u32,
 }
 
 crate::assert_layout!(ControlBlock, size = 128, align = 128);
@@ -143,7 +157,8 @@ crate::assert_offset!(ControlBlock, generation, 100);
 crate::assert_offset!(ControlBlock, parent, 104);
 crate::assert_offset!(ControlBlock, restarts, 108);
 crate::assert_offset!(ControlBlock, stop_seq, 112);
-crate::assert_offset!(ControlBlock, _reserved, 120);
+crate::assert_offset!(ControlBlock, snapshot_offset, 120);
+crate::assert_offset!(ControlBlock, snapshot_capacity, 124);
 
 impl ControlBlock {
     /// A fresh block for actor `actor_id` accepting `type_id`.
@@ -169,9 +184,10 @@ mod tests {
 
     #[test]
     fn command_raw_values_validated() {
-        for v in 0..=6 {
+        for v in 0..=7 {
             assert_eq!(Command::try_from(v).map(Command::as_u32), Ok(v));
         }
-        assert_eq!(Command::try_from(7), Err(7));
+        assert_eq!(Command::try_from(8), Err(8));
+        assert_eq!(Command::SNAPSHOT.name(), "Snapshot");
     }
 }

@@ -65,8 +65,18 @@ impl MessageFlags {
     /// A [`DeadLetterRecord`] from the actor: an envelope it rejected, and why
     /// (goes to the host's dead-letter queue).
     pub const DEAD_LETTER: u16 = 1 << 4;
+    /// Host → actor, set only by the runtime's recovery: the message was
+    /// handled by an incarnation that crashed after it, and is handled again
+    /// to rebuild the state from the last checkpoint. Its replies and
+    /// outputs were delivered the first time and are not written again.
+    pub const REPLAY: u16 = 1 << 5;
+    /// Host → actor, set only by the runtime's recovery: the message may
+    /// have been the one that crashed the previous incarnation, so it is
+    /// not handled; the actor turns it into a dead letter
+    /// (`ERROR_MESSAGE_FAULTED`), and the host has already failed the request.
+    pub const FAULTED: u16 = 1 << 6;
     /// The bits this ABI version defines.
-    pub const KNOWN: u16 = 0b1_1111;
+    pub const KNOWN: u16 = 0b111_1111;
 
     /// Whether `bit` is set.
     #[inline]

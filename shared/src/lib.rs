@@ -6,7 +6,8 @@
 //!
 //! * **Plain-data layouts** that live in memory both sides touch:
 //!   [`ControlBlock`], [`Envelope`] (with its [`EnvelopeHeader`]),
-//!   [`HlcTimestamp`], [`RingHeader`] and [`TelemetryBuffer`]. Each is
+//!   [`HlcTimestamp`], [`RingHeader`], [`TelemetryBuffer`] and
+//!   [`SnapshotHeader`](snapshot::SnapshotHeader). Each is
 //!   `#[repr(C)]`, [`bytemuck::Pod`], free of `bool`/`char`/enum fields, and has
 //!   its size, alignment and field offsets pinned by `const` assertions, which
 //!   run in both builds.
@@ -63,6 +64,7 @@ pub mod hlc;
 pub mod lifecycle;
 pub mod registry;
 pub mod ring;
+pub mod snapshot;
 pub mod supervision;
 pub mod system;
 pub mod telemetry;

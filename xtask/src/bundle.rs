@@ -5,14 +5,16 @@
 //! <out>/ptx/        PTX and cubins of the default kernel crates
 //! <out>/tests/      every workspace test executable (release)
 //! <out>/examples/   the examples of package `ringkernel`
-//! <out>/bin/        the binaries of packages `ringkernel-benches` and `ringkernel-wavesim`
+//! <out>/bin/        the binaries of packages `ringkernel`, `ringkernel-benches` and `ringkernel-wavesim`
 //! <out>/run-tests.sh, run-bench.sh, manifest.txt
 //! ```
 //!
 //! Test executables that run a binary of their package find it through
 //! `CARGO_BIN_EXE_<name>`, a path compiled in on the build machine. For the
 //! bundle, `run-tests.sh` exports an override per bundled binary the tests
-//! read first: `WAVESIM_BIN` (the `wavesim` CLI tests).
+//! read first: `WAVESIM_BIN` (the `wavesim` CLI tests). The runtime finds the
+//! worker process of recoverable CUDA actors through
+//! `RINGKERNEL_CUDA_WORKER` (`bin/ringkernel-cuda-worker`).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -27,10 +29,10 @@ use crate::tools::{self, Workspace};
 /// A bundle over this many bytes cannot be carried to the GPU machine.
 pub const MAX_BUNDLE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Packages whose binaries go to `<out>/bin/`: the GPU benchmarks, and the
-/// `wavesim` binary that its CLI tests run (through `WAVESIM_BIN`, set by
-/// [`RUN_TESTS_SH`]).
-pub const BIN_PACKAGES: [&str; 2] = ["ringkernel-benches", "ringkernel-wavesim"];
+/// Packages whose binaries go to `<out>/bin/`: the CUDA worker process of
+/// recoverable actors, the GPU benchmarks, and the `wavesim` binary that its
+/// CLI tests run (through `WAVESIM_BIN`, set by [`RUN_TESTS_SH`]).
+pub const BIN_PACKAGES: [&str; 3] = ["ringkernel", "ringkernel-benches", "ringkernel-wavesim"];
 
 /// Options of [`gpu_bundle`].
 #[derive(Debug, Clone)]
@@ -133,6 +135,7 @@ export RINGKERNEL_PTX_DIR="$here/ptx"
 # Test executables that run a binary of their package look here first
 # (the path cargo compiled into them is the build machine's).
 export WAVESIM_BIN="$here/bin/wavesim"
+export RINGKERNEL_CUDA_WORKER="$here/bin/ringkernel-cuda-worker"
 out="${OUT:-.}"
 mkdir -p "$out"
 log="$out/gpu-tests.log"

@@ -11,6 +11,7 @@
 //! | [`Echo`] | [`EchoMsg`] (64 bytes) | the same 64 bytes | `example_echo` |
 //! | [`Node`] | [`NodeCmd`] (spawn, forward, lookup, publish, relay) | [`NodeReply`] | — (in [`ExampleSystem`]) |
 //! | [`gang::GangTest`] | [`gang::GangTestJob`] | the job's result (`u64`) | `example_gang_test`, with a gang of workers |
+//! | [`ledger::Ledger`] | [`ledger::LedgerMsg`] (deposit, balance, trap) | [`ledger::LedgerReply`] | `example_ledger`; takes snapshots, crashes on purpose |
 //!
 //! [`ExampleSystem`] puts all four types in one actor system (PTX entry
 //! `example_system`): any slot can host any of them.
@@ -20,12 +21,13 @@
 //! Handlers use no formatting machinery and no floats: on the GPU they run on
 //! one warp in lockstep, where every byte of code and every register counts.
 #![no_std]
-#![cfg_attr(target_arch = "nvptx64", feature(abi_ptx))]
+#![cfg_attr(target_arch = "nvptx64", feature(abi_ptx, stdarch_nvptx))]
 
 use bytemuck::{Pod, Zeroable};
 use ringkernel_device::{Actor, Context, Fault};
 
 pub mod gang;
+pub mod ledger;
 
 // ---------------------------------------------------------------------------
 // Hello

@@ -37,7 +37,7 @@ use crate::backend::{
 use crate::error::{ExecutionError, LaunchError};
 use crate::gang::{GangOptions, GangReadError, GangWorkers, check_range};
 use crate::memory::MemoryOwner;
-use crate::memory::{ActorMemory, alloc_heap_actor, alloc_heap_block};
+use crate::memory::{ActorLayout, ActorMemory, alloc_heap_actor, alloc_heap_block};
 use crate::runtime::LaunchOptions;
 use crate::sync::lock;
 use ringkernel_device::Platform;
@@ -123,8 +123,8 @@ impl BackendImpl for CpuBackend {
         BackendKind::Cpu
     }
 
-    fn alloc_actor(&self, inbox_capacity: u32, outbox_capacity: u32) -> Result<ActorMemory, LaunchError> {
-        alloc_heap_actor(inbox_capacity, outbox_capacity)
+    fn alloc_actor(&self, layout: &ActorLayout) -> Result<ActorMemory, LaunchError> {
+        alloc_heap_actor(layout)
     }
 
     fn start(

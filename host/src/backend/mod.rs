@@ -25,7 +25,7 @@
 pub(crate) mod cpu;
 
 use crate::error::{BuildError, ExecutionError, LaunchError};
-use crate::memory::{ActorMemory, MemoryOwner};
+use crate::memory::{ActorLayout, ActorMemory, MemoryOwner};
 use crate::runtime::LaunchOptions;
 use ringkernel_device::ActorPointers;
 use ringkernel_shared::gang::GangControl;
@@ -139,10 +139,10 @@ pub(crate) trait BackendImpl: Send + Sync + 'static {
     /// Which backend this is.
     fn kind(&self) -> BackendKind;
 
-    /// Allocate and initialize one actor's memory: zeroed control block and
-    /// telemetry, both rings initialised with their capacities (which must
-    /// be powers of two; see `ringkernel_shared::ring`).
-    fn alloc_actor(&self, inbox_capacity: u32, outbox_capacity: u32) -> Result<ActorMemory, LaunchError>;
+    /// Allocate and initialize one actor's memory as `layout` says: zeroed
+    /// control block, telemetry and snapshot region, both rings initialised
+    /// with their capacities.
+    fn alloc_actor(&self, layout: &ActorLayout) -> Result<ActorMemory, LaunchError>;
 
     /// Start the actor loop of `program` over `mem`, whose control block the
     /// runtime has filled in. The returned execution must not outlive `mem`:

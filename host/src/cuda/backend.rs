@@ -377,8 +377,7 @@ impl BackendImpl for CudaBackend {
         BackendKind::Cuda
     }
 
-    fn alloc_actor(&self, inbox_capacity: u32, outbox_capacity: u32) -> Result<ActorMemory, LaunchError> {
-        let layout = ActorLayout::new(inbox_capacity, outbox_capacity)?;
+    fn alloc_actor(&self, layout: &ActorLayout) -> Result<ActorMemory, LaunchError> {
         let buf = self.shared.block(layout.total)?;
         if buf.device_addr() != buf.host_ptr() as u64 {
             return Err(start_error(

@@ -77,7 +77,7 @@ impl fmt::Display for CudaError {
 
 impl std::error::Error for CudaError {}
 
-fn check(call: &'static str, r: sys::CUresult) -> Result<(), CudaError> {
+pub(crate) fn check(call: &'static str, r: sys::CUresult) -> Result<(), CudaError> {
     r.result().map_err(|e| CudaError::from_driver(call, e))
 }
 

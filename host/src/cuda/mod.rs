@@ -11,5 +11,6 @@
 
 pub(crate) mod backend;
 pub mod driver;
+pub mod isolated;
 
 pub use backend::ptx_search_path;
