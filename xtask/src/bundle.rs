@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! <out>/ptx/        PTX and cubins of the default kernel crates
-//! <out>/tests/      every workspace test executable (release)
+//! <out>/tests/      every workspace test executable (release) but the xtask's and the loom models'
 //! <out>/examples/   the examples of package `ringkernel`
 //! <out>/bin/        the binaries of packages `ringkernel`, `ringkernel-benches` and `ringkernel-wavesim`
 //! <out>/run-tests.sh, run-bench.sh, manifest.txt
@@ -241,7 +241,15 @@ pub fn gpu_bundle(ws: &Workspace, opts: &BundleOptions) -> Result<PathBuf> {
     let n_ptx = copy_into(&ptx_files, &out.join("ptx"))?;
 
     println!("==> gpu-bundle: test executables (release)");
-    let tests = cargo_json(&["test", "--workspace", "--release", "--no-run"], ArtifactKind::Test)?;
+    // Not the xtask's own tests nor the loom models: they test nothing a
+    // GPU changes (./x test runs them), and the bundle must stay under
+    // 64 MiB.
+    let tests =
+        cargo_json(&["test", "--workspace", "--exclude", "xtask", "--release", "--no-run"], ArtifactKind::Test)?;
+    let tests: Vec<PathBuf> = tests
+        .into_iter()
+        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("loom_")))
+        .collect();
     let n_tests = copy_into(&tests, &out.join("tests"))?;
 
     let mut n_examples = 0;

@@ -139,6 +139,8 @@ pub struct Comparison {
     pub inject_batch: Percentiles,
     /// Gang workers at 64³.
     pub workers: u32,
+    /// Threads per gang worker.
+    pub worker_threads: u32,
 }
 
 fn check(replies: &[crate::protocol::Reply], cmds: &[Command]) -> Result<(), BenchError> {
@@ -169,9 +171,15 @@ fn batch_frame(engine: &mut GpuBatch, state: &mut WaveState, cmds: &[Command]) -
 }
 
 /// Runs every section. `sizes` are `(side, steps)` of the throughput rows;
-/// `frames` the mixed frames timed per engine; `bandwidth_gbs` the copy
+/// `frames` the mixed frames timed per engine; `worker_threads` the
+/// persistent engine's threads per worker; `bandwidth_gbs` the copy
 /// bandwidth measured before.
-pub fn compare(sizes: &[(u32, u32)], frames: usize, bandwidth_gbs: f64) -> Result<Comparison, BenchError> {
+pub fn compare(
+    sizes: &[(u32, u32)],
+    frames: usize,
+    worker_threads: u32,
+    bandwidth_gbs: f64,
+) -> Result<Comparison, BenchError> {
     let d64 = GridDims::cube(64).expect("64³ is a valid grid");
     // Batch engine first (module loads and allocations happen here).
     let mut batch_rows = Vec::new();
@@ -206,7 +214,8 @@ pub fn compare(sizes: &[(u32, u32)], frames: usize, bandwidth_gbs: f64) -> Resul
     let mut injects = (Vec::new(), Vec::new(), Vec::new());
     for (&(side, steps), b) in sizes.iter().zip(&batch_rows) {
         let dims = GridDims::cube(side).expect("bench sizes are valid grids");
-        let sim = PersistentSim::launch(dims, Backend::Cuda, GangWorkers::Fill).map_err(BenchError::Persistent)?;
+        let sim = PersistentSim::launch_with(dims, Backend::Cuda, GangWorkers::Fill, worker_threads)
+            .map_err(BenchError::Persistent)?;
         let warm = [Command::inject_impulse(dims.centre(), 1.0), Command::run_steps(steps / 10 + 1)];
         check(&sim.commands(&warm).map_err(BenchError::Persistent)?, &warm)?;
         let start = Instant::now();
@@ -271,6 +280,7 @@ pub fn compare(sizes: &[(u32, u32)], frames: usize, bandwidth_gbs: f64) -> Resul
         steps10: Percentiles::of(&injects.2),
         inject_batch,
         workers,
+        worker_threads,
     })
 }
 
@@ -287,6 +297,7 @@ impl Comparison {
         }
         let _ = writeln!(s, "  \"device\": \"{}\",", self.device);
         let _ = writeln!(s, "  \"copy_bandwidth_gbs\": {:.1},", self.bandwidth_gbs);
+        let _ = writeln!(s, "  \"worker_threads\": {},", self.worker_threads);
         s.push_str("  \"throughput\": [\n");
         for (i, t) in self.throughput.iter().enumerate() {
             let _ = write!(
@@ -324,8 +335,9 @@ impl Comparison {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "Device: {}. Copy bandwidth (device to device, read + write): {:.1} GB/s.\n",
-            self.device, self.bandwidth_gbs
+            "Device: {}. Copy bandwidth (device to device, read + write): {:.1} GB/s. Persistent engine: \
+             {} threads per gang worker.\n",
+            self.device, self.bandwidth_gbs, self.worker_threads
         );
         s.push_str("### Throughput: batch (one launch per step) vs persistent (one RunSteps command)\n\n");
         s.push_str("| grid | steps | workers | batch G cells/s | batch % of bw | persistent G cells/s | persistent % of bw | persistent / batch |\n");

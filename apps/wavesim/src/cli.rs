@@ -65,6 +65,8 @@ pub struct Options {
     pub engine: Engine,
     /// Rayon threads; `None` for rayon's default (one per core).
     pub threads: Option<usize>,
+    /// Threads per gang worker of the persistent engine.
+    pub worker_threads: u32,
     /// Requested backend.
     pub backend: Backend,
     /// Where the PNG goes.
@@ -90,6 +92,7 @@ impl Default for Options {
             damping: crate::fdtd::Params::DEFAULT.damping(),
             engine: Engine::Rayon,
             threads: None,
+            worker_threads: 256,
             backend: Backend::Auto,
             output: PathBuf::from(DEFAULT_OUTPUT),
             scale: None,
@@ -185,6 +188,8 @@ Options:
   --damping G            damping per step, 0 <= G < 1 (default 0.005)
   --engine rayon|naive   CPU engine: parallel over z planes, or one thread (default rayon)
   --threads N            rayon threads (default: one per core)
+  --worker-threads N     threads per gang worker of the persistent engine, a multiple of
+                         32 from 32 to 1024 (default 256)
   --backend B            where to run: cpu, gpu, persistent or auto (default auto).
                          persistent runs the same commands on the persistent GPU
                          engine (one actor launch whose gang holds and steps the field);
@@ -239,7 +244,7 @@ where
     I: IntoIterator<Item = S>,
     S: Into<std::ffi::OsString>,
 {
-    const FLAGS: [&str; 10] = [
+    const FLAGS: [&str; 11] = [
         "--size",
         "--steps",
         "--report",
@@ -247,6 +252,7 @@ where
         "--damping",
         "--engine",
         "--threads",
+        "--worker-threads",
         "--backend",
         "--output",
         "--scale",
@@ -308,6 +314,13 @@ where
                 }
             }
             "--threads" => opts.threads = Some(parse_int(flag, v, 1, 1024)?),
+            "--worker-threads" => {
+                let n = parse_int(flag, v, 32, 1024)?;
+                if n % 32 != 0 {
+                    return Err(bad(flag, v, "a multiple of 32 from 32 to 1024"));
+                }
+                opts.worker_threads = n;
+            }
             "--backend" => {
                 opts.backend = match v {
                     "cpu" => Backend::Cpu,
@@ -411,6 +424,8 @@ mod tests {
             &["--damping", "nan"],
             &["--engine", "gpu"],
             &["--threads", "0"],
+            &["--worker-threads", "40"],
+            &["--worker-threads", "2048"],
             &["--backend", "tpu"],
             &["--backend", "cuda"],
             &["--output="],

@@ -179,15 +179,19 @@ impl Session {
             #[cfg(feature = "gpu")]
             Backend::Persistent | Backend::Auto => {
                 use ringkernel_wavesim::session::PersistentSim;
-                let backend =
-                    PersistentSim::launch(opts.dims, ringkernel::Backend::Cuda, ringkernel::GangWorkers::Fill);
+                let backend = PersistentSim::launch_with(
+                    opts.dims,
+                    ringkernel::Backend::Cuda,
+                    ringkernel::GangWorkers::Fill,
+                    opts.worker_threads,
+                );
                 match backend {
                     Ok(sim) => {
                         let arrow = if opts.backend == Backend::Auto { "auto -> " } else { "" };
                         println!(
                             "backend: {arrow}persistent (one actor launch, {} gang workers of {} threads)",
                             sim.workers(),
-                            ringkernel_wavesim::session::WORKER_THREADS
+                            opts.worker_threads
                         );
                         Ok(Self::Persistent(sim))
                     }
@@ -462,7 +466,7 @@ fn bench(opts: &Options) -> Result<(), RunError> {
     );
     let sizes: Vec<(u32, u32)> =
         BENCH_STEPS.iter().map(|&(side, steps)| (side, if opts.steps_given { opts.steps } else { steps })).collect();
-    let cmp = ringkernel_wavesim::bench::compare(&sizes, BENCH_FRAMES, bw.gb_per_s())
+    let cmp = ringkernel_wavesim::bench::compare(&sizes, BENCH_FRAMES, opts.worker_threads, bw.gb_per_s())
         .map_err(|e| RunError::Bench(e.to_string()))?;
     let md = cmp.to_markdown();
     println!("{md}");

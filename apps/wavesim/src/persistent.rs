@@ -301,12 +301,120 @@ impl Arena {
 /// Rows a thread group takes in flight at once in [`step_tile`]: their
 /// loads are all issued before the first update, so each thread keeps
 /// several cells' memory traffic outstanding.
-const ROWS_IN_FLIGHT: usize = 8;
+///
+/// Measured on an H200 (`wavesim --bench`, 500 steps): 4 rows keep the
+/// kernel at 128 registers, so two 256-thread workers share an SM — 45 %
+/// of the copy bandwidth at 256³, 75 % at 128³; 8 rows need 166 registers,
+/// one worker per SM, 38 % and 63 % (and 39 % / 70 % with 384 threads);
+/// loading the next batch before updating this one (software pipelining,
+/// 4 rows) needs 168 and gave 32 % / 53 %.
+const ROWS_IN_FLIGHT: usize = 4;
 
-/// One step of tile `t`: every cell through [`batch::step_cell`]'s update.
-/// The worker's threads form groups of `min(threads, interior x rounded up
-/// to a power of two)` lanes; group `g` takes rows `g, g + groups, …` of
-/// the tile, lane `l` cells `x = 1 + l, 1 + l + group, …` of each.
+/// One cell in each of `ROWS_IN_FLIGHT` rows of a thread's group, at one x.
+#[derive(Clone, Copy)]
+struct Batch {
+    /// Index of each row's first cell (x = 0).
+    start: [u32; ROWS_IN_FLIGHT],
+    /// Whether the row is in the tile; a row that is not repeats row 0's
+    /// loads and skips its store.
+    live: [bool; ROWS_IN_FLIGHT],
+    x: u32,
+}
+
+/// The seven neighbours and the previous value of every cell of a batch.
+type Operands = [[f32; 8]; ROWS_IN_FLIGHT];
+
+/// How a worker's threads walk a tile: groups of `group` lanes (the
+/// interior x rounded up to a power of two, at most the worker's threads),
+/// group `g` taking rows `g, g + groups, …` of the tile in batches of
+/// `ROWS_IN_FLIGHT`, lane `l` the cells `x = 1 + l, 1 + l + group, …`.
+struct Walk {
+    nx: u32,
+    ny: u32,
+    t: Tile,
+    height: u32,
+    rows: u32,
+    groups: u32,
+    group: u32,
+    lane: u32,
+}
+
+impl Walk {
+    fn batch(&self, r: u32, x: u32) -> Batch {
+        let mut b = Batch { start: [0; ROWS_IN_FLIGHT], live: [false; ROWS_IN_FLIGHT], x };
+        for j in 0..ROWS_IN_FLIGHT {
+            let rj = r + j as u32 * self.groups;
+            b.live[j] = rj < self.rows;
+            let rj = if b.live[j] { rj } else { r };
+            b.start[j] = self.nx * (self.t.y0 + rj % self.height + self.ny * (self.t.z0 + rj / self.height));
+        }
+        b
+    }
+
+    /// The position after `(r, x)`, if the group has one.
+    fn next(&self, r: u32, x: u32) -> Option<(u32, u32)> {
+        if x + self.group < self.nx - 1 {
+            return Some((r, x + self.group));
+        }
+        let r = r + self.groups * ROWS_IN_FLIGHT as u32;
+        (r < self.rows).then_some((r, 1 + self.lane))
+    }
+}
+
+/// Every load of batch `b`, in one branch-free block. (With a branch per
+/// row the compiler put each row's additions right after its loads, and
+/// every row waited for memory in turn.)
+///
+/// # Safety
+/// `b`'s cells are interior cells of the grid `cur` and `prev` hold.
+#[inline(always)]
+unsafe fn load(cur: *const f32, prev: *const f32, b: &Batch, nx: u32, plane: u32) -> Operands {
+    let mut v = [[0.0f32; 8]; ROWS_IN_FLIGHT];
+    let (n, p) = (nx as usize, plane as usize);
+    // Index loops with constant bounds: LLVM unrolls them and keeps the
+    // operands in registers (a zip of iterators here was left as a loop
+    // over a stack array, ten times slower on the GPU).
+    #[allow(clippy::needless_range_loop)]
+    for j in 0..ROWS_IN_FLIGHT {
+        let i = (b.start[j] + b.x) as usize;
+        // SAFETY: cell `i` is interior (contract), so all seven are cells.
+        v[j] = unsafe {
+            [
+                cur.add(i).read(),
+                prev.add(i).read(),
+                cur.add(i - 1).read(),
+                cur.add(i + 1).read(),
+                cur.add(i - n).read(),
+                cur.add(i + n).read(),
+                cur.add(i - p).read(),
+                cur.add(i + p).read(),
+            ]
+        };
+    }
+    v
+}
+
+/// The updates of batch `b` from its operands, stored over `prev`.
+///
+/// # Safety
+/// `b`'s live cells are this thread's own cells of `prev`.
+#[inline(always)]
+unsafe fn update(prev: *mut f32, b: &Batch, v: &Operands, k: Coeffs) {
+    // Index loop with constant bounds, unrolled (see `load`).
+    #[allow(clippy::needless_range_loop)]
+    for j in 0..ROWS_IN_FLIGHT {
+        let [c, q, xm, xp, ym, yp, zm, zp] = v[j];
+        let next = fdtd::update_value(c, q, xm, xp, ym, yp, zm, zp, k);
+        if b.live[j] {
+            // SAFETY: this thread's own cell (contract).
+            unsafe { prev.add((b.start[j] + b.x) as usize).write(next) };
+        }
+    }
+}
+
+/// One step of tile `t`: every cell through [`batch::step_cell`]'s update
+/// ([`fdtd::update_value`], the CPU's operand order), walked as [`Walk`]
+/// says.
 ///
 /// # Safety
 /// `cur` and `prev` are two distinct field buffers of `dims`; the caller
@@ -315,63 +423,24 @@ const ROWS_IN_FLIGHT: usize = 8;
 unsafe fn step_tile<P: Platform>(cur: *const f32, prev: *mut f32, dims: GridDims, t: Tile, k: Coeffs, w: &Worker<P>) {
     let (nx, ny) = (dims.nx(), dims.ny());
     let plane = nx * ny;
-    let width = nx - 2;
-    let group = w.threads().min(width.next_power_of_two());
+    let group = w.threads().min((nx - 2).next_power_of_two());
     let groups = w.threads() / group;
     let (g, lane) = (w.thread() / group, w.thread() % group);
-    if g >= groups {
+    let height = t.y1 - t.y0;
+    let walk = Walk { nx, ny, t, height, rows: height * (t.z1 - t.z0), groups, group, lane };
+    if g >= groups || g >= walk.rows || 1 + lane >= nx - 1 {
         return;
     }
-    let height = t.y1 - t.y0;
-    let rows = height * (t.z1 - t.z0);
-    let mut r = g;
-    while r < rows {
-        let mut start = [0u32; ROWS_IN_FLIGHT];
-        let mut live = [false; ROWS_IN_FLIGHT];
-        for j in 0..ROWS_IN_FLIGHT {
-            let rj = r + j as u32 * groups;
-            live[j] = rj < rows;
-            if live[j] {
-                start[j] = nx * (t.y0 + rj % height + ny * (t.z0 + rj / height));
-            }
+    let (mut r, mut x) = (g, 1 + lane);
+    loop {
+        let b = walk.batch(r, x);
+        // SAFETY: the walk yields interior cells of this tile (contract),
+        // which are this thread's own cells of `prev`.
+        unsafe { update(prev, &b, &load(cur, prev, &b, nx, plane), k) };
+        match walk.next(r, x) {
+            Some(n) => (r, x) = n,
+            None => break,
         }
-        let mut x = 1 + lane;
-        while x < nx - 1 {
-            // All loads of the rows in flight first, then the updates, in
-            // one branch-free block: a row past the tile's end reloads the
-            // first row (always live) and skips its store. (With a branch
-            // per row the compiler put each row's additions right after its
-            // loads, and every row waited for memory in turn.)
-            let mut v = [[0.0f32; 8]; ROWS_IN_FLIGHT];
-            for j in 0..ROWS_IN_FLIGHT {
-                let i = (if live[j] { start[j] } else { start[0] } + x) as usize;
-                let (n, p) = (nx as usize, plane as usize);
-                // SAFETY: cell `i` is interior (x in 1..nx−1, the row of an
-                // interior y and z), so all seven are cells of the grid.
-                v[j] = unsafe {
-                    [
-                        cur.add(i).read(),
-                        prev.add(i).read(),
-                        cur.add(i - 1).read(),
-                        cur.add(i + 1).read(),
-                        cur.add(i - n).read(),
-                        cur.add(i + n).read(),
-                        cur.add(i - p).read(),
-                        cur.add(i + p).read(),
-                    ]
-                };
-            }
-            for j in 0..ROWS_IN_FLIGHT {
-                let [c, q, xm, xp, ym, yp, zm, zp] = v[j];
-                let next = fdtd::update_value(c, q, xm, xp, ym, yp, zm, zp, k);
-                if live[j] {
-                    // SAFETY: this thread's own cell of the tile (contract).
-                    unsafe { prev.add((start[j] + x) as usize).write(next) };
-                }
-            }
-            x += group;
-        }
-        r += groups * ROWS_IN_FLIGHT as u32;
     }
 }
 
@@ -633,7 +702,10 @@ pub struct WaveActor {
 pub const WAVE_ACTOR_TYPE_ID: u32 = 0x5741_5641;
 
 impl WaveActor {
-    /// The reply to `cmd`.
+    /// The reply to `cmd`. Out of line: the command logic is cold next to
+    /// the gang's stepping, and kept apart it does not raise the register
+    /// count every worker thread of the kernel is given.
+    #[inline(never)]
     fn answer(&mut self, gang: Option<Gang<'_, WaveWork>>, cmd: &Command) -> Reply {
         let Some(mut gang) = gang else {
             self.engine = Engine::Unusable;

@@ -34,7 +34,8 @@ use crate::grid::GridDims;
 use crate::persistent::{ARENA_MAGIC, ArenaHeader, ArenaLayout, WaveActor, WaveGangParams};
 use crate::protocol::{Command, Reply};
 
-/// Threads per gang worker on CUDA.
+/// Threads per gang worker on CUDA, unless [`PersistentSim::launch_with`]
+/// says otherwise.
 pub const WORKER_THREADS: u32 = 256;
 
 /// How long one command may take before the session gives up on it: long
@@ -126,6 +127,20 @@ impl PersistentSim {
     /// the reason), [`SessionError::Launch`] when the kernel is missing or
     /// the gang does not fit.
     pub fn launch(dims: GridDims, backend: Backend, workers: GangWorkers) -> Result<Self, SessionError> {
+        Self::launch_with(dims, backend, workers, WORKER_THREADS)
+    }
+
+    /// [`PersistentSim::launch`] with `threads` threads per worker on CUDA
+    /// (32 ..= 1024, a multiple of 32; a launch error says so otherwise).
+    ///
+    /// # Errors
+    /// As for [`PersistentSim::launch`].
+    pub fn launch_with(
+        dims: GridDims,
+        backend: Backend,
+        workers: GangWorkers,
+        threads: u32,
+    ) -> Result<Self, SessionError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -134,7 +149,7 @@ impl PersistentSim {
         let (rk, actor) = rt.block_on(async {
             let rk = RingKernel::builder().backend(backend).build().await.map_err(SessionError::Build)?;
             let gang = GangOptions::new(workers, ArenaLayout::new(dims).total as u64)
-                .threads(WORKER_THREADS)
+                .threads(threads)
                 .params(&WaveGangParams::new(dims));
             let opts = LaunchOptions::default().inbox_capacity(1024).request_timeout(COMMAND_TIMEOUT).gang(gang);
             match rk.launch::<WaveActor>("wavesim", opts).await {
