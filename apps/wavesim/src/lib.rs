@@ -4,19 +4,23 @@
 //! on a regular 3D grid, advanced by a finite-difference time-domain (FDTD)
 //! scheme, steered while it runs by a small command protocol — run *n* steps,
 //! inject an impulse, ask for progress, reconfigure, checkpoint, restore,
-//! terminate. On the GPU the simulation will be a persistent actor; this crate
-//! holds everything that does not need a persistent kernel, the batch GPU
-//! baseline included:
+//! terminate. On the GPU it runs as a persistent RingKernel actor whose gang of
+//! worker blocks holds and steps the field ([`persistent`], driven from the
+//! host by `session::PersistentSim`), beside a batch GPU baseline and a CPU
+//! reference:
 //!
 //! | module | `no_std` | what |
 //! | --- | --- | --- |
 //! | [`grid`] | yes | [`GridDims`]: grid size, cell indexing, interior test |
 //! | [`fdtd`] | yes | [`Params`] and the CFL check, the per-cell / per-row / per-plane leapfrog update, the discrete energy |
 //! | [`protocol`] | yes | [`Command`] and [`Reply`] (64-byte `#[repr(C)]` plain data), their kinds and error codes, [`protocol::validate`] |
-//! | [`actor`] | yes | [`WaveState`], the [`Field`] trait and [`actor::handle`]: *all* per-command logic in one function, for the CPU here and a GPU actor later |
+//! | [`actor`] | yes | [`WaveState`], the [`Field`] trait and [`actor::handle`]: *all* per-command logic in one function, for the CPU, the batch engine and the persistent actor |
 //! | [`batch`] | yes | the batch GPU kernels' per-thread work and launch geometry, shared by the PTX entries, the host engine and a CPU emulation |
 //! | `kernels` | nvptx64 + `kernels` | the PTX entries `wavesim_step`, `wavesim_inject`, `wavesim_energy` (built by `cargo xtask build-ptx`) |
 //! | `gpu` | `gpu` | `GpuBatch`: the field in device memory, one kernel launch per step, via `ringkernel::cuda::driver`; also a [`Field`] |
+//! | [`persistent`] | yes | [`WaveActor`] and its gang work: the persistent engine, kernel entry `wavesim_persistent` |
+//! | `session` | `gpu` | `PersistentSim`: launches and drives [`WaveActor`] through RingKernel's public API |
+//! | `bench` | `gpu` | `wavesim --bench`'s persistent-vs-batch comparison |
 //! | [`cpu`] | `std` | the CPU engines: a single-threaded naive one and a rayon one (parallel over z planes), bit-for-bit equal; [`CpuField`] |
 //! | [`sim`] | `std` | [`Simulation`]: a [`CpuField`] plus a [`WaveState`], fed commands, answering replies |
 //! | [`image`] | `std` | the mid-plane slice, a diverging colour map and a minimal PNG encoder (stored deflate, CRC-32, Adler-32) |
