@@ -5,7 +5,8 @@
 //! machine, what each reply contains. It is generic over [`Field`], the
 //! storage and stepping of the pressure field, so the same function serves
 //! the CPU [`crate::Simulation`] (a [`crate::CpuField`] of `Vec`s, stepped
-//! with rayon) and, later, a persistent GPU actor whose field lives in
+//! with rayon), the batch GPU engine, and the persistent GPU actor
+//! ([`crate::persistent::WaveActor`]) whose field lives in
 //! device memory and is stepped by many blocks. It allocates nothing and
 //! never panics on any command, so a bad message cannot crash the actor.
 //!
