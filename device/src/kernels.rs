@@ -104,6 +104,16 @@ crate::actor_system!(
 #[unsafe(no_mangle)]
 pub extern "ptx-kernel" fn ringkernel_empty() {}
 
+/// A kernel that traps at once: `rk-trap-probe` times how long the driver
+/// takes to report a trap (the floor under detecting a GPU fault from the
+/// host), in a process of its own, since the trap poisons its context.
+#[cfg(target_arch = "nvptx64")]
+#[unsafe(no_mangle)]
+pub extern "ptx-kernel" fn ringkernel_trap() {
+    // SAFETY: `trap` has no preconditions; aborting the kernel is the point.
+    unsafe { core::arch::nvptx::trap() }
+}
+
 /// The launch-per-batch baseline: thread `i` answers envelope `i` of
 /// `input` into `output` the way [`Echo`] would (same payload, REPLY flag,
 /// correlation kept), for `n` envelopes.

@@ -43,11 +43,40 @@ pub use ringkernel_shared as shared;
 pub use runtime::{ActorPointers, run_actor, run_actor_with_gang};
 pub use system::{ActorSet, SystemEntry, run_slot};
 
+/// The control block a panic marks before the kernel traps (null: none).
+/// Set by an actor launched with
+/// [`FLAG_PANIC_MARK`](ringkernel_shared::control::FLAG_PANIC_MARK), which
+/// the host gives only to an actor that is alone in its process, so this
+/// module global names exactly one actor.
+#[cfg(target_arch = "nvptx64")]
+static mut PANIC_MARK: *mut ringkernel_shared::ControlBlock = core::ptr::null_mut();
+
+/// Arm the panic mark for `control` (see [`PANIC_MARK`]).
+#[cfg(target_arch = "nvptx64")]
+#[inline(never)]
+pub(crate) fn arm_panic_mark(control: *mut ringkernel_shared::ControlBlock) {
+    // SAFETY: a module global written only here, by the one actor of this
+    // process (FLAG_PANIC_MARK contract), and read by its panic handler.
+    unsafe { core::ptr::addr_of_mut!(PANIC_MARK).write_volatile(control) };
+}
+
 /// On the GPU a panic cannot unwind: trap, which the host sees as a sticky
-/// launch failure and reports.
+/// launch failure and reports. An actor launched with `FLAG_PANIC_MARK`
+/// first writes `ERROR_PANICKED` to its control block (system scope, with
+/// release), which the host sees in microseconds; the driver reports the
+/// trap itself only after the GPU has handled the exception.
 #[cfg(target_arch = "nvptx64")]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: see `arm_panic_mark`; null when not armed.
+    let control = unsafe { core::ptr::addr_of!(PANIC_MARK).read_volatile() };
+    if !control.is_null() {
+        // SAFETY: the armed control block is valid for the launch; the host
+        // reads `last_error` atomically.
+        unsafe {
+            atomic::sys::store_release_u32(&raw mut (*control).last_error, ringkernel_shared::control::ERROR_PANICKED)
+        };
+    }
     // SAFETY: `trap` has no preconditions; it aborts the kernel.
     unsafe { core::arch::nvptx::trap() }
 }

@@ -658,6 +658,10 @@ impl<'s, A: Actor, P: Platform> Loop<'s, A, P> {
                 sys::load_relaxed_u32(&raw const (*cb).snapshot_capacity),
             )
         };
+        #[cfg(target_arch = "nvptx64")]
+        if flags & ringkernel_shared::control::FLAG_PANIC_MARK != 0 && sys.is_none() {
+            crate::arm_panic_mark(cb);
+        }
         // SAFETY: ring contracts from this function's contract.
         let (inbox, outbox) = unsafe {
             (

@@ -327,6 +327,12 @@ pub enum ExecutionError {
     /// runtime's GPU context.
     #[error("the actor's GPU kernel failed")]
     Gpu(#[source] crate::cuda::driver::CudaError),
+    /// The actor panicked on the GPU and its kernel is trapping: the
+    /// panic handler marked the control block first (actors in a worker
+    /// process, [`crate::cuda::isolated`]), so this is seen before the
+    /// driver reports the trap.
+    #[error("the actor panicked on the GPU (its kernel traps)")]
+    DevicePanic,
     /// The worker process of an actor with a recovery policy on CUDA
     /// could not start its kernel, or ended without a report
     /// ([`crate::cuda::isolated`]).

@@ -136,6 +136,37 @@ common::backend_tests! {
         rk.shutdown().await.unwrap();
     }
 
+    /// A panic in the handler is a crash like a trap; on the GPU the panic
+    /// handler marks the control block before the kernel traps, so the
+    /// runtime sees it at once instead of when the driver reports the trap.
+    /// The time from the panic's activation to its request failing back is
+    /// printed beside the new incarnation's start-up time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_is_a_crash_seen_at_once(backend: Backend) {
+        let rk = runtime(backend).await;
+        let l = rk.launch::<Ledger>("ledger", LaunchOptions::default().recovery(RecoveryPolicy::restart())).await.unwrap();
+        for a in [5, 7] {
+            l.request(LedgerMsg::deposit(a)).await.unwrap();
+        }
+        l.deactivate().await.unwrap();
+        let boom = l.send_request(LedgerMsg::panic()).await.unwrap();
+        let t0 = Instant::now();
+        l.activate().await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), boom).await.expect("the panicking request never hangs");
+        let failed_back_after = t0.elapsed();
+        assert_eq!(r, Err(RequestError::MessageFaulted));
+        wait_recovered(&l).await;
+        let recovered_in = l.last_recovery_time().expect("the recovery finished");
+        eprintln!(
+            "{backend:?}: panic failed back {failed_back_after:?} after the activate that ran it; \
+             new incarnation serving {recovered_in:?} after the crash was detected"
+        );
+        assert_eq!(l.recoveries(), 1);
+        assert_eq!(l.request(LedgerMsg::balance()).await.unwrap().balance, 12, "rebuilt by replaying both deposits");
+        l.terminate().await.unwrap();
+        rk.shutdown().await.unwrap();
+    }
+
     /// An actor type that takes no snapshots says so.
     #[tokio::test]
     async fn checkpoint_needs_snapshots(backend: Backend) {

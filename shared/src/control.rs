@@ -74,6 +74,16 @@ pub const FLAG_AUTO_ACTIVATE: u32 = 1;
 /// the snapshot region ([`crate::snapshot`]), which the host filled in
 /// before the launch (a recovery).
 pub const FLAG_RESTORE: u32 = 2;
+/// Control block flag: the actor is the only one of its launch *and* of its
+/// process (a recoverable CUDA actor in its own worker process). A panic of
+/// its handler on the GPU then writes `last_error =`
+/// [`ERROR_PANICKED`] with a system-scope release before the kernel traps,
+/// so the host sees the crash at once instead of when the driver reports
+/// the trap (hundreds of milliseconds later).
+pub const FLAG_PANIC_MARK: u32 = 4;
+/// `last_error` code: the actor panicked on the GPU; the kernel traps right
+/// after writing it ([`FLAG_PANIC_MARK`]).
+pub const ERROR_PANICKED: u32 = 16;
 
 /// Per-actor control and status block (128 bytes, 128-aligned: one L2 line).
 #[repr(C, align(128))]

@@ -2,10 +2,13 @@
 //!
 //! It takes snapshots (16 bytes: balance and operations), so a runtime
 //! launched with a recovery policy can restore it from its last checkpoint;
-//! and one of its messages, [`LedgerMsg::trap`], crashes it on purpose the
-//! hard way — a `trap` instruction on the GPU (the kernel dies with a sticky
-//! `CUDA_ERROR_LAUNCH_FAILED`), a panic on the CPU backend — so that the
-//! recovery tests (`host/tests/recovery.rs`) can inject a fault.
+//! and two of its messages crash it on purpose, so that the recovery tests
+//! (`host/tests/recovery.rs`) can inject faults: [`LedgerMsg::trap`] the
+//! hard way — a bare `trap` instruction on the GPU (the kernel dies with a
+//! sticky `CUDA_ERROR_LAUNCH_FAILED`, which only the driver reports), a
+//! panic on the CPU backend — and [`LedgerMsg::panic`] the way a handler bug
+//! does, with a Rust panic on both (on the GPU the panic handler marks the
+//! control block, then traps).
 
 use bytemuck::{Pod, Zeroable};
 use ringkernel_device::{Actor, Context, Fault};
@@ -19,6 +22,8 @@ pub const LEDGER_DEPOSIT: u32 = 1;
 pub const LEDGER_BALANCE: u32 = 2;
 /// [`LedgerMsg::op`]: crash the actor's execution (GPU `trap`, CPU panic).
 pub const LEDGER_TRAP: u32 = 3;
+/// [`LedgerMsg::op`]: panic in the handler (both backends).
+pub const LEDGER_PANIC: u32 = 4;
 /// Error-reply code: an unknown op code.
 pub const LEDGER_ERROR_UNKNOWN_OP: u32 = 1;
 /// Fault code: the reply could not be written.
@@ -45,9 +50,13 @@ impl LedgerMsg {
     pub const fn balance() -> Self {
         Self { op: LEDGER_BALANCE, _pad: 0, amount: 0 }
     }
-    /// Crash the execution.
+    /// Crash the execution (a bare `trap` on the GPU).
     pub const fn trap() -> Self {
         Self { op: LEDGER_TRAP, _pad: 0, amount: 0 }
+    }
+    /// Panic in the handler.
+    pub const fn panic() -> Self {
+        Self { op: LEDGER_PANIC, _pad: 0, amount: 0 }
     }
 }
 
@@ -86,6 +95,7 @@ impl Actor for Ledger {
             }
             LEDGER_BALANCE => {}
             LEDGER_TRAP => crash(),
+            LEDGER_PANIC => handler_bug(),
             _ => return ctx.reply_error(LEDGER_ERROR_UNKNOWN_OP).map_err(|_| Fault(LEDGER_FAULT_SEND)),
         }
         ctx.reply(&LedgerReply { balance: self.balance, deposits: self.deposits }).map_err(|_| Fault(LEDGER_FAULT_SEND))
@@ -118,6 +128,13 @@ fn crash() -> ! {
     }
     #[cfg(not(target_arch = "nvptx64"))]
     panic!("ledger: trap requested (LedgerMsg::trap)")
+}
+
+/// A handler bug: a plain Rust panic, the same on every backend.
+#[cold]
+#[inline(never)]
+fn handler_bug() -> ! {
+    panic!("ledger: panic requested (LedgerMsg::panic)")
 }
 
 ringkernel_device::actor_kernel!(example_ledger, Ledger);

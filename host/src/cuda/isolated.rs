@@ -52,12 +52,15 @@ use crate::memory::{ActorLayout, ActorMemory, MemoryOwner};
 use crate::runtime::LaunchOptions;
 use crate::sync::lock;
 use cudarc::driver::sys;
+use ringkernel_shared::ControlBlock;
+use ringkernel_shared::control::{ERROR_PANICKED, FLAG_PANIC_MARK};
 use ringkernel_shared::system::SystemControl;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -214,6 +217,12 @@ impl BackendImpl for IsolatedCuda {
             ))
         })?;
         let p = mem.pointers();
+        // The actor is alone in the worker's process: let a panic on the
+        // device mark its control block before the kernel traps. No kernel
+        // runs over this memory now (a new incarnation starts here).
+        // SAFETY: the control block of `mem`, valid while `mem` lives; only
+        // the host writes `flags`, and only before a launch.
+        unsafe { (*p.control).flags |= FLAG_PANIC_MARK };
         let base = p.control as usize;
         let off = |q: usize| (q - base).to_string();
         let mut cmd = Command::new(&self.worker);
@@ -255,7 +264,7 @@ impl BackendImpl for IsolatedCuda {
                 reason: "could not start the worker's reader thread".into(),
                 source: Some(Box::new(e)),
             })?;
-        Ok(Box::new(WorkerExecution { child: Mutex::new(child), watch: shared }))
+        Ok(Box::new(WorkerExecution { child: Mutex::new(child), watch: shared, control: ControlRef(p.control) }))
     }
 
     fn alloc_host_block(&self, _bytes: usize) -> Result<HostBlock, LaunchError> {
@@ -339,15 +348,36 @@ fn parse_report(line: &str) -> Status {
     }
 }
 
+/// The actor's control block, read by the runtime's threads.
+struct ControlRef(*const ControlBlock);
+
+// SAFETY: the block lives in the actor's shared mapping, which outlives the
+// execution (the actor's memory is dropped only after its execution was
+// joined); it is only read, with atomic loads.
+unsafe impl Send for ControlRef {}
+// SAFETY: as above.
+unsafe impl Sync for ControlRef {}
+
 /// One incarnation in a worker process.
 struct WorkerExecution {
     child: Mutex<Child>,
     watch: Arc<Watch>,
+    control: ControlRef,
 }
 
 impl WorkerExecution {
     fn status(&self) -> Status {
         lock(&self.watch.status).clone()
+    }
+
+    /// Whether the kernel marked a panic (`FLAG_PANIC_MARK`): it traps
+    /// right after, and the driver reports the trap only much later.
+    fn panicked(&self) -> bool {
+        // SAFETY: see `ControlRef`; the device writes `last_error` with a
+        // system-scope release, read here atomically.
+        let code = unsafe { AtomicU32::from_ptr((&raw const (*self.control.0).last_error).cast_mut()) }
+            .load(std::sync::atomic::Ordering::Acquire);
+        code == ERROR_PANICKED
     }
 
     fn exited(&self) -> bool {
@@ -359,18 +389,21 @@ impl Execution for WorkerExecution {
     fn poll_fault(&self) -> Option<ExecutionError> {
         match self.status() {
             Status::Failed(e) => Some(e),
+            _ if self.panicked() => Some(ExecutionError::DevicePanic),
             _ => None,
         }
     }
 
     fn is_finished(&self) -> bool {
-        matches!(self.status(), Status::Failed(_) | Status::Finished) || self.exited()
+        // A marked panic counts as the end: the kernel is trapping, and
+        // `join` ends the worker without waiting for the driver's report.
+        matches!(self.status(), Status::Failed(_) | Status::Finished) || self.panicked() || self.exited()
     }
 
     fn join(&self, timeout: Duration) -> Result<(), ExecutionError> {
         let deadline = Instant::now() + timeout;
         let mut st = lock(&self.watch.status);
-        while matches!(*st, Status::Starting | Status::Running) {
+        while matches!(*st, Status::Starting | Status::Running) && !self.panicked() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ExecutionError::JoinTimeout { waited: timeout });
