@@ -263,12 +263,18 @@ impl crate::actor::ActorShared {
         r.recovering.store(true, Ordering::Release);
         r.holding.store(true, Ordering::Release);
         *lock(&r.last) = Some((detected, None));
-        // The crashed execution has ended; join it so nothing of it remains.
-        let _ = self.exec().join(Duration::ZERO);
-        let failed_back = self.rebuild_for_restart(r, outbox_head);
+        // The crashed incarnation writes nothing more (it ended, or it is
+        // trapping after marking a panic), so its published inbox `head` is
+        // final: fail back what it may have been handling at once, before
+        // the wait for the execution's end (a worker process whose context
+        // trapped takes tens of milliseconds to go).
+        let (start, failed_back) = self.classify_for_restart(r);
         for corr in failed_back {
             self.fail_back(corr);
         }
+        // Join the crashed execution so nothing of it remains.
+        let _ = self.exec().join(Duration::ZERO);
+        self.rebuild_for_restart(r, outbox_head, start);
         self.faulted.store(false, Ordering::Release);
         r.recoveries.fetch_add(1, Ordering::AcqRel);
         match r.backend.start(&r.program, &self.mem, &self.opts) {
@@ -292,13 +298,13 @@ impl crate::actor::ActorShared {
         }
     }
 
-    /// Rebuild inbox, outbox, control block and snapshot region for a new
-    /// incarnation; returns the correlation ids of the requests to fail back.
-    fn rebuild_for_restart(&self, r: &Recovery, outbox_head: u64) -> Vec<u64> {
-        let mut producer = lock(&self.inbox);
+    /// Mark the replay log for a restart (module docs' table) from the
+    /// crashed incarnation's published inbox `head`; returns the inbox
+    /// position the new incarnation starts at and the correlation ids of
+    /// the requests to fail back.
+    fn classify_for_restart(&self, r: &Recovery) -> (u64, Vec<u64>) {
         let mut log = lock(&r.log);
-        let inbox = self.mem.inbox_ring();
-        let head = inbox.load_head();
+        let head = self.mem.inbox_ring().load_head();
         let m = log.checkpoint.as_ref().map_or(0, |c| c.counters.messages_in);
         let start = log.base.max(m);
         self.stats.replay_lost.fetch_add(start - m, Ordering::Relaxed);
@@ -317,6 +323,16 @@ impl crate::actor::ActorShared {
                 Class::InDoubt | Class::Untaken => {}
             }
         }
+        (start, failed)
+    }
+
+    /// Rebuild inbox, outbox, control block and snapshot region for a new
+    /// incarnation starting at inbox position `start`
+    /// ([`Self::classify_for_restart`]).
+    fn rebuild_for_restart(&self, r: &Recovery, outbox_head: u64, start: u64) {
+        let mut producer = lock(&self.inbox);
+        let mut log = lock(&r.log);
+        let inbox = self.mem.inbox_ring();
         // SAFETY: no execution runs over the memory (the crashed one ended)
         // and the poller, which calls this, is the outbox's only consumer:
         // both rings are ours until the new incarnation starts.
@@ -364,7 +380,6 @@ impl crate::actor::ActorShared {
             sys::store_relaxed_u32(&raw mut (*cb).flags, FLAG_AUTO_ACTIVATE | restore);
             sys::store_release_u32(&raw mut (*cb).state, LifecycleState::DORMANT.as_u32());
         }
-        failed
     }
 
     /// End a request a recovery failed back: its future gets
