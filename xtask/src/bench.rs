@@ -5,7 +5,8 @@
 //! GPU bundle (`bin/rk-bench-gpu`, `run-bench.sh`):
 //!
 //! * `cargo xtask bench-h100 [-- ARGS]` builds the bundle; when this machine
-//!   has a GPU it runs the benchmark at once and collects the results,
+//!   has a GPU it runs the benchmark (`rk-bench-gpu`, then WaveSim3D's
+//!   `wavesim --bench`) at once and collects the results,
 //!   otherwise it says how to run the bundle on a GPU machine;
 //! * `cargo xtask bench-h100 --collect DIR` takes what a run wrote to DIR
 //!   (`gpu-bench.json`, `gpu-bench.md`, and if present `gpu-tests.log` from

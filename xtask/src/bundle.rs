@@ -178,15 +178,27 @@ run_all 2>&1 | tee "$log"
 
 /// The script that runs the GPU benchmark binary, if the bundle has one.
 pub const RUN_BENCH_SH: &str = r#"#!/usr/bin/env bash
-# Runs bin/rk-bench-gpu of this bundle with the given arguments.
+# Runs bin/rk-bench-gpu of this bundle with the given arguments, then
+# WaveSim3D's persistent-vs-batch bench (bin/wavesim --bench), whose JSON,
+# markdown and log go to the same folder (--out DIR, else $OUT, else .).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export RINGKERNEL_PTX_DIR="$here/ptx"
-if [ -x "$here/bin/rk-bench-gpu" ]; then
-  exec "$here/bin/rk-bench-gpu" "$@"
+out="${OUT:-.}"
+prev=""
+for a in "$@"; do
+  [ "$prev" = "--out" ] && out="$a"
+  prev="$a"
+done
+if [ ! -x "$here/bin/rk-bench-gpu" ]; then
+  echo "this bundle has no bin/rk-bench-gpu (package ringkernel-benches built no such binary)" >&2
+  exit 1
 fi
-echo "this bundle has no bin/rk-bench-gpu (package ringkernel-benches built no such binary)" >&2
-exit 1
+"$here/bin/rk-bench-gpu" "$@"
+if [ -x "$here/bin/wavesim" ]; then
+  mkdir -p "$out"
+  "$here/bin/wavesim" --bench --output "$out/wavesim-unused.png" 2>&1 | tee "$out/wavesim-bench.log"
+fi
 "#;
 
 /// Make the output folder empty, refusing to delete anything that is not a
