@@ -112,6 +112,17 @@ impl Throughput {
     fn gbs(&self, secs: f64) -> f64 {
         12.0 * self.gcells(secs)
     }
+    /// Batch G cells/s, its % of `bw` (GB/s), persistent G cells/s, its %,
+    /// and batch time over persistent time.
+    fn figures(&self, bw: f64) -> [f64; 5] {
+        [
+            self.gcells(self.batch_s),
+            100.0 * self.gbs(self.batch_s) / bw,
+            self.gcells(self.persistent_s),
+            100.0 * self.gbs(self.persistent_s) / bw,
+            self.batch_s / self.persistent_s,
+        ]
+    }
 }
 
 /// Everything the comparison measured.
@@ -300,18 +311,12 @@ impl Comparison {
         let _ = writeln!(s, "  \"worker_threads\": {},", self.worker_threads);
         s.push_str("  \"throughput\": [\n");
         for (i, t) in self.throughput.iter().enumerate() {
+            let [bg, bp, pg, pp, ratio] = t.figures(self.bandwidth_gbs);
             let _ = write!(
                 s,
-                "    {{\"side\": {}, \"steps\": {}, \"workers\": {}, \"batch_gcells_s\": {:.2}, \"batch_pct_bw\": {:.1}, \
-                 \"persistent_gcells_s\": {:.2}, \"persistent_pct_bw\": {:.1}, \"persistent_over_batch\": {:.3}}}",
-                t.side,
-                t.steps,
-                t.workers,
-                t.gcells(t.batch_s),
-                100.0 * t.gbs(t.batch_s) / self.bandwidth_gbs,
-                t.gcells(t.persistent_s),
-                100.0 * t.gbs(t.persistent_s) / self.bandwidth_gbs,
-                t.batch_s / t.persistent_s
+                "    {{\"side\": {}, \"steps\": {}, \"workers\": {}, \"batch_gcells_s\": {bg:.2}, \"batch_pct_bw\": {bp:.1}, \
+                 \"persistent_gcells_s\": {pg:.2}, \"persistent_pct_bw\": {pp:.1}, \"persistent_over_batch\": {ratio:.3}}}",
+                t.side, t.steps, t.workers,
             );
             s.push_str(if i + 1 < self.throughput.len() { ",\n" } else { "\n" });
         }
@@ -343,17 +348,11 @@ impl Comparison {
         s.push_str("| grid | steps | workers | batch G cells/s | batch % of bw | persistent G cells/s | persistent % of bw | persistent / batch |\n");
         s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
         for t in &self.throughput {
+            let [bg, bp, pg, pp, ratio] = t.figures(self.bandwidth_gbs);
             let _ = writeln!(
                 s,
-                "| {}³ | {} | {} | {:.1} | {:.1} % | {:.1} | {:.1} % | {:.2}× |",
-                t.side,
-                t.steps,
-                t.workers,
-                t.gcells(t.batch_s),
-                100.0 * t.gbs(t.batch_s) / self.bandwidth_gbs,
-                t.gcells(t.persistent_s),
-                100.0 * t.gbs(t.persistent_s) / self.bandwidth_gbs,
-                t.batch_s / t.persistent_s
+                "| {}³ | {} | {} | {bg:.1} | {bp:.1} % | {pg:.1} | {pp:.1} % | {ratio:.2}× |",
+                t.side, t.steps, t.workers
             );
         }
         s.push_str(

@@ -221,19 +221,22 @@ fn energies(stdout: &str) -> Vec<f64> {
         .collect()
 }
 
+/// The GPU tests' session: 16³, 40 steps, four impulses, on `backend`,
+/// picture at `png`; the run's stdout (a failed run fails the test).
+fn gpu_session(backend: &str, png: &std::path::Path) -> String {
+    let args = ["--size", "16", "--steps", "40", "--report", "10", "--impulses", "4"];
+    let out = wavesim(&[&args[..], &["--backend", backend, "--output", png.to_str().unwrap()]].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{backend}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU: run on a GPU machine via `cargo xtask gpu-bundle` + run-tests.sh (--include-ignored)"]
 fn backend_gpu_runs_the_session_on_the_gpu() {
     let dir = scratch_dir("gpu");
     let (gpu_png, cpu_png) = (dir.join("gpu.png"), dir.join("cpu.png"));
-    let args = ["--size", "16", "--steps", "40", "--report", "10", "--impulses", "4"];
-    let run = |backend: &str, png: &PathBuf| {
-        let out = wavesim(&[&args[..], &["--backend", backend, "--output", png.to_str().unwrap()]].concat());
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{backend}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        stdout
-    };
-    let gpu = run("gpu", &gpu_png);
+    let gpu = gpu_session("gpu", &gpu_png);
     assert!(gpu.starts_with("backend: gpu (batch engine on "), "{gpu}");
     assert!(gpu.contains("engine batch GPU (one wavesim_step launch per step)"), "{gpu}");
     assert!(gpu.contains("bad command check: RunSteps(0) -> Error(zero steps)"), "{gpu}");
@@ -243,7 +246,7 @@ fn backend_gpu_runs_the_session_on_the_gpu() {
 
     // The same commands on the CPU: the same reports, energies within the
     // crate's GPU tolerance (the fields are expected bit-equal).
-    let cpu = run("cpu", &cpu_png);
+    let cpu = gpu_session("cpu", &cpu_png);
     let (eg, ec) = (energies(&gpu), energies(&cpu));
     assert_eq!(eg.len(), 4, "{gpu}");
     assert_eq!(eg.len(), ec.len());
@@ -262,20 +265,13 @@ fn backend_gpu_runs_the_session_on_the_gpu() {
 fn backend_persistent_runs_the_session_in_one_launch() {
     let dir = scratch_dir("persistent");
     let (gpu_png, cpu_png) = (dir.join("p.png"), dir.join("c.png"));
-    let args = ["--size", "16", "--steps", "40", "--report", "10", "--impulses", "4"];
-    let run = |backend: &str, png: &PathBuf| {
-        let out = wavesim(&[&args[..], &["--backend", backend, "--output", png.to_str().unwrap()]].concat());
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{backend}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        stdout
-    };
-    let p = run("persistent", &gpu_png);
+    let p = gpu_session("persistent", &gpu_png);
     assert!(p.starts_with("backend: persistent (one actor launch, "), "{p}");
     assert!(p.contains("bad command check: RunSteps(0) -> Error(zero steps)"), "{p}");
     assert!(p.contains("terminate -> Terminated at step 40"), "{p}");
     // Bit-equal fields: the printed energies (7 significant digits) match
     // the CPU run's.
-    let cpu = run("cpu", &cpu_png);
+    let cpu = gpu_session("cpu", &cpu_png);
     let (ep, ec) = (energies(&p), energies(&cpu));
     assert_eq!(ep.len(), 4, "{p}");
     assert_eq!(ep.len(), ec.len());
