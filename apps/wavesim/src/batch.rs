@@ -136,11 +136,29 @@ impl StepGeometry {
 /// `cur` or cell `i` of `prev` meanwhile.
 #[inline(always)]
 pub unsafe fn step_cell(cur: *const f32, prev: *mut f32, nx: u32, plane: u32, i: u32, k: Coeffs) {
-    let (i, nx, plane) = (i as usize, nx as usize, plane as usize);
-    // SAFETY: the caller guarantees `i` is interior, so all seven indices are
-    // cells of the grid `cur` and `prev` hold; `prev[i]` is this thread's.
+    let i = i as usize;
+    // SAFETY: the caller guarantees `i` is interior; `prev[i]` is this thread's.
     unsafe {
-        let next = fdtd::update_value(
+        let [c, q, xm, xp, ym, yp, zm, zp] = operands(cur, prev, i, nx as usize, plane as usize);
+        prev.add(i).write(fdtd::update_value(c, q, xm, xp, ym, yp, zm, zp, k));
+    }
+}
+
+/// What [`fdtd::update_value`] takes for interior cell `i`, in its
+/// parameter order: the cell's pressure and previous pressure, then its
+/// x, y and z neighbours (minus, plus). Every GPU engine reads through
+/// this, so the operand order that makes them equal the CPU bit for bit is
+/// written once.
+///
+/// # Safety
+/// `cur` and `prev` each point to a field of `plane · nz` cells valid for
+/// reads; `i` is an interior cell of that grid (`nx` cells per row,
+/// `plane` per plane), so `i ± 1`, `i ± nx`, `i ± plane` are cells too.
+#[inline(always)]
+pub unsafe fn operands(cur: *const f32, prev: *const f32, i: usize, nx: usize, plane: usize) -> [f32; 8] {
+    // SAFETY: all eight indices are cells of the grid (contract).
+    unsafe {
+        [
             cur.add(i).read(),
             prev.add(i).read(),
             cur.add(i - 1).read(),
@@ -149,9 +167,7 @@ pub unsafe fn step_cell(cur: *const f32, prev: *mut f32, nx: u32, plane: u32, i:
             cur.add(i + nx).read(),
             cur.add(i - plane).read(),
             cur.add(i + plane).read(),
-            k,
-        );
-        prev.add(i).write(next);
+        ]
     }
 }
 

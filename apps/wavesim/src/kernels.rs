@@ -188,11 +188,12 @@ pub unsafe extern "ptx-kernel" fn wavesim_copy(src: *const Chunk, dst: *mut Chun
     }
 }
 
-/// The warp's total in lane 0, added in the order of [`batch::warp_sum`]:
+/// The warp's total in lane 0, added in the order of [`batch::warp_sum`]
+/// (also the persistent engine's row energy, `crate::persistent`):
 /// for `d` = 16, 8, 4, 2, 1, lane `l` adds lane `l + d`'s value. All 32
 /// lanes must call it together.
 #[inline(always)]
-fn warp_sum(mut v: f64) -> f64 {
+pub(crate) fn warp_sum(mut v: f64) -> f64 {
     let mut d = WARP / 2;
     while d > 0 {
         v += shfl_down(v, d);

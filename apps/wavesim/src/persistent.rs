@@ -377,19 +377,8 @@ unsafe fn load(cur: *const f32, prev: *const f32, b: &Batch, nx: u32, plane: u32
     #[allow(clippy::needless_range_loop)]
     for j in 0..ROWS_IN_FLIGHT {
         let i = (b.start[j] + b.x) as usize;
-        // SAFETY: cell `i` is interior (contract), so all seven are cells.
-        v[j] = unsafe {
-            [
-                cur.add(i).read(),
-                prev.add(i).read(),
-                cur.add(i - 1).read(),
-                cur.add(i + 1).read(),
-                cur.add(i - n).read(),
-                cur.add(i + n).read(),
-                cur.add(i - p).read(),
-                cur.add(i + p).read(),
-            ]
-        };
+        // SAFETY: cell `i` is interior (contract).
+        v[j] = unsafe { batch::operands(cur, prev, i, n, p) };
     }
     v
 }
@@ -444,31 +433,6 @@ unsafe fn step_tile<P: Platform>(cur: *const f32, prev: *mut f32, dims: GridDims
     }
 }
 
-/// The warp's total in lane 0, in [`batch::warp_sum`]'s order.
-#[cfg(target_arch = "nvptx64")]
-#[inline(always)]
-fn warp_total(mut v: f64) -> f64 {
-    let mut d = WARP / 2;
-    while d > 0 {
-        let bits = v.to_bits();
-        let (lo, hi) = (bits as u32, (bits >> 32) as u32);
-        let (a, b): (u32, u32);
-        // SAFETY: every lane of the warp runs this together (the caller's
-        // loop bounds are warp-uniform); registers only.
-        unsafe {
-            core::arch::asm!(
-                "shfl.sync.down.b32 {a}, {lo}, {d}, 31, -1;",
-                "shfl.sync.down.b32 {b}, {hi}, {d}, 31, -1;",
-                a = out(reg32) a, b = out(reg32) b, lo = in(reg32) lo, hi = in(reg32) hi, d = in(reg32) d,
-                options(nomem, nostack)
-            )
-        };
-        v += f64::from_bits(u64::from(a) | (u64::from(b) << 32));
-        d /= 2;
-    }
-    v
-}
-
 /// Writes the `(kinetic, potential)` sums of every row of plane `z` to the
 /// row scratch: one warp per row on the GPU, one thread emulating the 32
 /// lanes elsewhere; either way [`batch::energy_lane`] per lane, added in
@@ -481,14 +445,14 @@ fn warp_total(mut v: f64) -> f64 {
 unsafe fn energy_rows<P: Platform>(cur: *const f32, prev: *const f32, a: &Arena, z: u32, w: &Worker<P>) {
     let ny = a.dims.ny();
     let out = a.rows();
-    #[cfg(target_arch = "nvptx64")]
+    #[cfg(all(feature = "kernels", target_arch = "nvptx64"))]
     if w.threads().is_multiple_of(WARP) {
         let (warp, lane, warps) = (w.thread() / WARP, w.thread() % WARP, w.threads() / WARP);
         let mut y = warp;
         while y < ny {
             // SAFETY: `y < ny`, `z < nz` (contract).
             let (k, p) = unsafe { batch::energy_lane(cur, prev, a.dims, y, z, lane) };
-            let (k, p) = (warp_total(k), warp_total(p));
+            let (k, p) = (crate::kernels::warp_sum(k), crate::kernels::warp_sum(p));
             if lane == 0 {
                 let row = (y + ny * z) as usize;
                 // SAFETY: row `row` of the scratch, this warp's alone.
